@@ -1,0 +1,90 @@
+"""The `finerouter` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from finerouter.errors import FineRouterError
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from finerouter.data.importers import ImportOptions, run_importer
+    from finerouter.data.splits import SplitConfig
+    from finerouter.data.table import RoutingTable
+
+    options = ImportOptions(prices=args.prices, tokenizer=args.tokenizer)
+    raw = run_importer(args.format, args.sources, options)
+    table = RoutingTable.build(raw, SplitConfig(salt=args.split_salt), origin=args.format)
+    out = table.save(args.out)
+    counts = table.manifest["counts"]
+    for name, c in counts.items():
+        print(f"{name:<9} in {c['in']:>9,}  kept {c['kept']:>9,}  rejected {c['rejected']:>7,}")
+    for reason, n in table.rejection_summary().items():
+        print(f"  rejected {n:>7,} × {reason}")
+    print(f"wrote {out} (rejected rows with reasons in {out / 'rejected.parquet'})")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from finerouter.data.stats import format_stats, table_stats
+    from finerouter.data.table import RoutingTable
+
+    stats = table_stats(RoutingTable.load(args.dir))
+    print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from jobs.rebuild import run_from_args
+
+    return run_from_args(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from finerouter.data.importers import FORMATS
+
+    parser = argparse.ArgumentParser(
+        prog="finerouter", description="Prompt routing via fine-grained latent task discovery"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    imp = sub.add_parser("import", help="import a public routing-data format into a routing table")
+    imp.add_argument("format", help=f"one of: {', '.join(sorted(FORMATS))}")
+    imp.add_argument("sources", nargs="+", type=Path, help="files or directories to import")
+    imp.add_argument("--out", required=True, type=Path, help="output directory of the routing table")
+    imp.add_argument("--prices", type=Path, help="price-table YAML (USD per 1M input/output tokens)")
+    imp.add_argument("--tokenizer", default="minilm", help="token counter: 'minilm' or a local tokenizer dir")
+    imp.add_argument("--split-salt", default="finerouter", help="salt of the hash split (keep fixed)")
+    imp.set_defaults(func=cmd_import)
+
+    data = sub.add_parser("data", help="inspect routing tables")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    stats = data_sub.add_parser(
+        "stats", help="per-model quality and cost, sources, oracle, best single model"
+    )
+    stats.add_argument("dir", type=Path)
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    stats.set_defaults(func=cmd_stats)
+
+    from jobs.rebuild import build_parser as rebuild_parser
+
+    rebuild = sub.add_parser("rebuild", help="run the rebuild job (same as python -m jobs.rebuild)")
+    rebuild_parser(rebuild)
+    rebuild.set_defaults(func=cmd_rebuild)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FineRouterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

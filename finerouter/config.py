@@ -1,0 +1,127 @@
+"""Typed configuration of the rebuild job; YAML is parsed only here, at the edge."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from finerouter.data.importers import FORMATS
+from finerouter.data.splits import SplitConfig
+from finerouter.data.synthetic import SyntheticConfig
+from finerouter.errors import ConfigError
+
+DATA_FORMATS = ("synthetic", *sorted(FORMATS))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RayConfig(_Strict):
+    address: str | None = Field(None, description="Ray cluster address; None: RAY_ADDRESS, else a local Ray")
+    num_cpus: int | None = Field(2, ge=1, description="CPUs of the embedded local Ray (ignored on a cluster)")
+    num_gpus: int | None = Field(0, ge=0, description="GPUs of the embedded local Ray (ignored on a cluster)")
+    dashboard: bool = False
+    namespace: str = "finerouter"
+
+
+class DataConfig(_Strict):
+    format: str = Field(description=f"one of: {', '.join(DATA_FORMATS)}")
+    sources: list[Path] = Field(default_factory=list, description="files or directories to import")
+    prices: Path | None = Field(None, description="price-table YAML, USD per 1M input/output tokens")
+    tokenizer: str = "minilm"
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value not in DATA_FORMATS:
+            raise ValueError(f"unknown data format {value!r}; valid formats: {', '.join(DATA_FORMATS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _sources_exist(self) -> DataConfig:
+        if self.format != "synthetic":
+            if not self.sources:
+                raise ValueError(f"data.sources is empty: format {self.format!r} needs the files to import")
+            missing = [str(p) for p in self.sources if not p.exists()]
+            if missing:
+                raise ValueError(
+                    f"data.sources not found: {missing} (relative paths are from the working directory)"
+                )
+        if self.prices is not None and not self.prices.is_file():
+            raise ValueError(f"data.prices file {str(self.prices)!r} not found")
+        return self
+
+
+class RebuildConfig(_Strict):
+    run: str = Field("default", description="run name: artifacts go to <artifacts_dir>/<run>/")
+    artifacts_dir: Path = Path("artifacts")
+    seed: int = 0
+    ray: RayConfig = Field(default_factory=RayConfig)
+    data: DataConfig
+
+    @field_validator("run")
+    @classmethod
+    def _safe_run_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value):
+            raise ValueError(f"run name {value!r} must be letters, digits, '.', '_' or '-'")
+        return value
+
+    @property
+    def run_dir(self) -> Path:
+        return self.artifacts_dir / self.run
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`--set a.b=value`: value parsed as YAML (numbers, booleans, lists), dotted keys create sections."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {key}: {part!r} is a value, not a section")
+            node = child
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RebuildConfig:
+    data: dict[str, Any] = {}
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"config file {str(file)!r} not found")
+        try:
+            data = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {str(file)!r} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {str(file)!r} must hold a mapping, not {type(data).__name__}")
+    data = apply_overrides(data, overrides or [])
+    try:
+        return RebuildConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration{f' in {path}' if path else ''}:\n{_explain(exc)}") from exc
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        given = (
+            f" (got {err['input']!r})"
+            if err["type"] != "missing" and not isinstance(err["input"], dict)
+            else ""
+        )
+        lines.append(f"  {where}: {err['msg']}{given}")
+    return "\n".join(lines)

@@ -1,0 +1,102 @@
+"""Deterministic train/dev/test assignment and removal of cross-split duplicate prompts."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from finerouter.data.schema import SPLITS
+from finerouter.data.validate import rejected_frame
+
+
+class SplitConfig(BaseModel):
+    """How prompts without a source split are assigned, by a hash of their prompt_id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    train: float = Field(0.8, ge=0, le=1)
+    dev: float = Field(0.1, ge=0, le=1)
+    test: float = Field(0.1, ge=0, le=1)
+    dev_from_train: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="When a table has train and test but no dev prompts, this fraction of train becomes dev.",
+    )
+    salt: str = Field(
+        "finerouter", description="Changes the hash assignment; keep it fixed for reproducibility."
+    )
+
+    @model_validator(mode="after")
+    def _fractions_sum_to_one(self) -> SplitConfig:
+        total = self.train + self.dev + self.test
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"split fractions train+dev+test must sum to 1, got {total:g}")
+        return self
+
+
+def hash_unit(prompt_ids: pd.Series, salt: str) -> np.ndarray:
+    """A stable pseudo-uniform number in [0, 1) per prompt_id (sha256, independent of row order)."""
+    digests = [hashlib.sha256(f"{salt}\x00{pid}".encode()).digest()[:8] for pid in prompt_ids]
+    return np.array([int.from_bytes(d, "big") for d in digests], dtype=np.float64) / 2.0**64
+
+
+def assign_splits(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Fill missing splits by hash; carve dev out of train when the source split has none."""
+    out = prompts.copy()
+    u = hash_unit(out["prompt_id"], cfg.salt)
+    missing = out["split"].isna().to_numpy()
+    by_hash = np.where(u < cfg.train, "train", np.where(u < cfg.train + cfg.dev, "dev", "test"))
+    out.loc[missing, "split"] = by_hash[missing]
+    report = {
+        "split_from_source": int((~missing).sum()),
+        "split_by_hash": int(missing.sum()),
+        "dev_from_train": 0,
+    }
+    has_dev = (out["split"] == "dev").any()
+    if not has_dev and cfg.dev_from_train > 0 and (out["split"] == "train").any():
+        # A second, independent hash so the carve does not correlate with the first assignment.
+        u2 = hash_unit(out["prompt_id"], cfg.salt + "/dev")
+        carve = (out["split"] == "train").to_numpy() & (u2 < cfg.dev_from_train)
+        out.loc[carve, "split"] = "dev"
+        report["dev_from_train"] = int(carve.sum())
+    return out, report
+
+
+def drop_cross_split_duplicates(prompts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """Exact duplicate prompt texts in different splits keep only their copies in the earliest split.
+
+    Priority is train > dev > test, so a prompt seen in training never reaches evaluation. Duplicates
+    inside one split are separate observations and stay; they are counted in the report.
+    """
+    order = {name: i for i, name in enumerate(SPLITS)}
+    rank = prompts["split"].map(order)
+    text = prompts["prompt"].str.strip()
+    first_rank = rank.groupby(text).transform("min")
+    leak = rank > first_rank
+    keeper = (
+        prompts.assign(_rank=rank, _text=text)
+        .sort_values(["_rank"], kind="stable")
+        .drop_duplicates("_text", keep="first")
+        .set_index("_text")
+    )
+    reasons = pd.Series(
+        [
+            f"duplicate of prompt_id {keeper.at[t, 'prompt_id']!r} in split {keeper.at[t, 'split']!r}: "
+            f"removed from {s!r} so it cannot leak across splits"
+            for t, s in zip(text[leak], prompts["split"][leak], strict=True)
+        ],
+        index=prompts.index[leak],
+        dtype=object,
+    )
+    rejected = rejected_frame("prompts", prompts[leak], reasons)
+    kept = prompts[~leak].reset_index(drop=True)
+    within = int(kept.assign(_t=kept["prompt"].str.strip()).duplicated(["_t", "split"]).sum())
+    return (
+        kept,
+        rejected,
+        {"cross_split_duplicates_removed": int(leak.sum()), "within_split_duplicates": within},
+    )

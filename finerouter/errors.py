@@ -1,0 +1,23 @@
+"""Exceptions with messages meant for the person running FineRouter."""
+
+
+class FineRouterError(Exception):
+    """Base class: every error FineRouter raises on purpose."""
+
+
+class DataError(FineRouterError):
+    """A routing table or a source file is malformed, empty or inconsistent."""
+
+
+class ConfigError(FineRouterError):
+    """A configuration value is invalid."""
+
+
+class MissingDependencyError(FineRouterError):
+    """An optional package is needed for the configured backend."""
+
+    def __init__(self, package: str, purpose: str, install: str) -> None:
+        super().__init__(
+            f"{purpose} needs the package '{package}', which is not installed. Install it with: {install}"
+        )
+        self.package = package

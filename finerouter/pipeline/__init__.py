@@ -1,0 +1,1 @@
+"""The rebuild's stage framework: declared inputs, stored outputs, fingerprinted completion markers."""

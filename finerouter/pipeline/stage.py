@@ -1,0 +1,51 @@
+"""The stage contract of the rebuild job.
+
+A stage names the stages whose outputs it reads, the part of the configuration that determines its
+result, and any external files it reads. It writes only below its own output directory. The runner
+keys a completion marker on all of that, so a rerun skips a stage whose key is unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from finerouter.config import RebuildConfig
+
+MARKER_FILE = "_COMPLETE.json"
+
+
+@dataclass
+class StageContext:
+    config: RebuildConfig
+    run_dir: Path
+    out_dir: Path
+    log: logging.Logger
+
+    def input_dir(self, stage: str) -> Path:
+        """The output directory of an upstream stage (only ones listed in `inputs`)."""
+        return self.run_dir / stage
+
+
+class Stage(ABC):
+    name: ClassVar[str]
+    inputs: ClassVar[tuple[str, ...]] = ()
+    needs_ray: ClassVar[bool] = False
+    # Bump when a code change alters the stage's outputs, so completed runs are redone.
+    version: ClassVar[int] = 1
+
+    @abstractmethod
+    def config_key(self, config: RebuildConfig) -> Any:
+        """The configuration values this stage's output depends on (and nothing else)."""
+
+    def external_inputs(self, config: RebuildConfig) -> list[Path]:
+        """Files or directories outside the artifacts that the stage reads."""
+        return []
+
+    @abstractmethod
+    def run(self, ctx: StageContext) -> dict[str, Any]:
+        """Do the work, write outputs under ctx.out_dir, return JSON-able stats for the summary."""

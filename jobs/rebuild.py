@@ -1,0 +1,64 @@
+"""Full rebuild: `python -m jobs.rebuild --config configs/demo.yaml` (locally or via `ray job submit`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from finerouter.config import RebuildConfig, load_config
+from finerouter.errors import FineRouterError
+from finerouter.pipeline.runner import StageOutcome, run_stages
+from finerouter.stages import STAGE_NAMES, default_stages
+
+
+def main(
+    config: RebuildConfig, force: list[str] | None = None, only: list[str] | None = None
+) -> list[StageOutcome]:
+    stages = default_stages()
+    for name in [*(force or []), *(only or [])]:
+        if name not in STAGE_NAMES:
+            raise FineRouterError(f"unknown stage {name!r}; stages are: {', '.join(STAGE_NAMES)}")
+    if only:
+        last = max(STAGE_NAMES.index(n) for n in only)
+        stages = stages[: last + 1]
+    outcomes = run_stages(config, stages, force=frozenset(force or []))
+    log = logging.getLogger("finerouter.rebuild")
+    for o in outcomes:
+        log.info("  %-18s %-8s %7.1f s", o.name, o.status, o.seconds)
+    log.info("summary: %s", config.run_dir / "summary.json")
+    return outcomes
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="python -m jobs.rebuild", description=__doc__)
+    parser.add_argument("--config", required=True, help="YAML config (see configs/)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set data.split.salt=x (repeatable)",
+    )
+    parser.add_argument(
+        "--force", action="append", default=[], metavar="STAGE", help="rerun this stage even if up to date"
+    )
+    parser.add_argument(
+        "--until", dest="only", action="append", default=[], metavar="STAGE", help="stop after this stage"
+    )
+    return parser
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        main(load_config(args.config, args.overrides), force=args.force, only=args.only)
+    except FineRouterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_from_args(build_parser().parse_args()))

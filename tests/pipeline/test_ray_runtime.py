@@ -1,0 +1,31 @@
+"""The job connects to a named Ray cluster, or starts an embedded one with the configured resources."""
+
+from __future__ import annotations
+
+import pytest
+
+from finerouter.config import RayConfig
+from finerouter.pipeline.ray_runtime import ensure_ray, resolve_address
+
+
+def test_address_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert resolve_address(RayConfig()) is None
+    monkeypatch.setenv("RAY_ADDRESS", "http://127.0.0.1:8265")
+    assert resolve_address(RayConfig()) == "http://127.0.0.1:8265"
+    assert resolve_address(RayConfig(address="ray://head:10001")) == "ray://head:10001"
+
+
+def test_local_ray_gets_the_configured_resources(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    ray.shutdown()
+    try:
+        ensure_ray(RayConfig(num_cpus=1, num_gpus=0))
+        assert ray.cluster_resources()["CPU"] == 1
+        assert "GPU" not in ray.cluster_resources()
+        ensure_ray(RayConfig(num_cpus=2))  # already connected: no second init
+        assert ray.cluster_resources()["CPU"] == 1
+    finally:
+        ray.shutdown()
