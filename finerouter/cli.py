@@ -62,9 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="inspect routing tables")
     data_sub = data.add_subparsers(dest="data_command", required=True)
-    stats = data_sub.add_parser(
-        "stats", help="per-model quality and cost, sources, oracle, best single model"
-    )
+    stats = data_sub.add_parser("stats", help="per-model quality and cost, sources, oracle, best single model")
     stats.add_argument("dir", type=Path)
     stats.add_argument("--json", action="store_true", help="print JSON")
     stats.set_defaults(func=cmd_stats)

@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from finerouter.data.importers import FORMATS
 from finerouter.data.splits import SplitConfig
 from finerouter.data.synthetic import SyntheticConfig
+from finerouter.describe.config import DescribeConfig
+from finerouter.discovery.discover import DiscoveryConfig
+from finerouter.embed.config import EmbedConfig
 from finerouter.errors import ConfigError
 
 DATA_FORMATS = ("synthetic", *sorted(FORMATS))
@@ -51,9 +54,7 @@ class DataConfig(_Strict):
                 raise ValueError(f"data.sources is empty: format {self.format!r} needs the files to import")
             missing = [str(p) for p in self.sources if not p.exists()]
             if missing:
-                raise ValueError(
-                    f"data.sources not found: {missing} (relative paths are from the working directory)"
-                )
+                raise ValueError(f"data.sources not found: {missing} (relative paths are from the working directory)")
         if self.prices is not None and not self.prices.is_file():
             raise ValueError(f"data.prices file {str(self.prices)!r} not found")
         return self
@@ -65,6 +66,28 @@ class RebuildConfig(_Strict):
     seed: int = 0
     ray: RayConfig = Field(default_factory=RayConfig)
     data: DataConfig
+    describe: DescribeConfig = Field(default_factory=DescribeConfig)
+    embed: EmbedConfig = Field(default_factory=EmbedConfig)
+    discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
+
+    @model_validator(mode="after")
+    def _gpu_backends_need_gpus(self) -> RebuildConfig:
+        local = self.ray.address is None
+        wants_gpu = [
+            name
+            for name, on in (
+                ("discovery.knn.backend: gpu", self.discovery.knn.backend == "gpu"),
+                ("discovery.leiden.backend: gpu", self.discovery.leiden.backend == "gpu"),
+                ("embed.num_gpus > 0", self.embed.num_gpus > 0),
+            )
+            if on
+        ]
+        if wants_gpu and local and not self.ray.num_gpus:
+            raise ValueError(
+                f"{', '.join(wants_gpu)} but the embedded local Ray has ray.num_gpus={self.ray.num_gpus}: "
+                "set ray.num_gpus, point ray.address at a GPU cluster, or use the CPU backends"
+            )
+        return self
 
     @field_validator("run")
     @classmethod
@@ -118,10 +141,6 @@ def _explain(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        given = (
-            f" (got {err['input']!r})"
-            if err["type"] != "missing" and not isinstance(err["input"], dict)
-            else ""
-        )
+        given = f" (got {err['input']!r})" if err["type"] != "missing" and not isinstance(err["input"], dict) else ""
         lines.append(f"  {where}: {err['msg']}{given}")
     return "\n".join(lines)

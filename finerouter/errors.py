@@ -17,7 +17,5 @@ class MissingDependencyError(FineRouterError):
     """An optional package is needed for the configured backend."""
 
     def __init__(self, package: str, purpose: str, install: str) -> None:
-        super().__init__(
-            f"{purpose} needs the package '{package}', which is not installed. Install it with: {install}"
-        )
+        super().__init__(f"{purpose} needs the package '{package}', which is not installed. Install it with: {install}")
         self.package = package

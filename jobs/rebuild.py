@@ -12,15 +12,13 @@ from finerouter.pipeline.runner import StageOutcome, run_stages
 from finerouter.stages import STAGE_NAMES, default_stages
 
 
-def main(
-    config: RebuildConfig, force: list[str] | None = None, only: list[str] | None = None
-) -> list[StageOutcome]:
-    stages = default_stages()
-    for name in [*(force or []), *(only or [])]:
+def main(config: RebuildConfig, force: list[str] | None = None, until: list[str] | None = None) -> list[StageOutcome]:
+    stages = default_stages(config)
+    for name in [*(force or []), *(until or [])]:
         if name not in STAGE_NAMES:
             raise FineRouterError(f"unknown stage {name!r}; stages are: {', '.join(STAGE_NAMES)}")
-    if only:
-        last = max(STAGE_NAMES.index(n) for n in only)
+    if until:
+        last = max(STAGE_NAMES.index(n) for n in until)
         stages = stages[: last + 1]
     outcomes = run_stages(config, stages, force=frozenset(force or []))
     log = logging.getLogger("finerouter.rebuild")
@@ -44,16 +42,14 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument(
         "--force", action="append", default=[], metavar="STAGE", help="rerun this stage even if up to date"
     )
-    parser.add_argument(
-        "--until", dest="only", action="append", default=[], metavar="STAGE", help="stop after this stage"
-    )
+    parser.add_argument("--until", action="append", default=[], metavar="STAGE", help="stop after this stage")
     return parser
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        main(load_config(args.config, args.overrides), force=args.force, only=args.only)
+        main(load_config(args.config, args.overrides), force=args.force, until=args.until)
     except FineRouterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

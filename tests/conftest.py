@@ -13,9 +13,7 @@ SHARED_DATA = Path(os.environ.get("FINEROUTER_SHARED_DATA", REPO_ROOT.parent / "
 def shared_data() -> Path:
     """../shared/data (real public routing data); tests that need it skip when it is absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(
-            f"real data not found at {SHARED_DATA} (set FINEROUTER_SHARED_DATA or check out ../shared)"
-        )
+        pytest.skip(f"real data not found at {SHARED_DATA} (set FINEROUTER_SHARED_DATA or check out ../shared)")
     return SHARED_DATA
 
 
@@ -24,3 +22,15 @@ def _offline_hub(monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing may download weights or data at test time."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A local Ray with explicit small resources, shared by the tests that run Ray stages."""
+    import ray
+
+    os.environ.pop("RAY_ADDRESS", None)
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -28,9 +28,7 @@ def test_import_llmrouter_then_stats(tmp_path: Path, shared_data: Path) -> None:
     test_block = text.split("== test:")[1]
     oracle = float(test_block.split("oracle: quality ")[1].split(",")[0])
     assert oracle > 0.74
-    assert (
-        sum(1 for line in text.split("== all:")[1].split("best single")[0].splitlines() if "0." in line) == 9
-    )
+    assert sum(1 for line in text.split("== all:")[1].split("best single")[0].splitlines() if "0." in line) == 9
 
 
 def test_clear_errors(tmp_path: Path) -> None:
@@ -50,9 +48,9 @@ def test_clear_errors(tmp_path: Path) -> None:
 def test_rebuild_subcommand_matches_the_job(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[1]
     done = cli("rebuild", "--config", "configs/demo.yaml", "--set", f"artifacts_dir={tmp_path}",
-               "--set", "data.synthetic.n_prompts=300", cwd=repo)  # fmt: skip
+               "--set", "data.synthetic.n_prompts=300", "--until", "stats", cwd=repo)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "demo/stats/stats.txt").exists()
     again = cli("rebuild", "--config", "configs/demo.yaml", "--set", f"artifacts_dir={tmp_path}",
-                "--set", "data.synthetic.n_prompts=300", cwd=repo)  # fmt: skip
+                "--set", "data.synthetic.n_prompts=300", "--until", "stats", cwd=repo)  # fmt: skip
     assert again.stderr.count("up to date, skipped") == 2

@@ -20,9 +20,7 @@ def test_shipped_configs_validate(shared_data, monkeypatch) -> None:
 
 
 def test_bad_values_name_the_problem(tmp_path) -> None:
-    with pytest.raises(
-        ConfigError, match=r"unknown data format 'csv'; valid formats: synthetic, dcrouter-json"
-    ):
+    with pytest.raises(ConfigError, match=r"unknown data format 'csv'; valid formats: synthetic, dcrouter-json"):
         load_config(None, ["data.format=csv"])
     with pytest.raises(ConfigError, match=r"data.sources not found"):
         load_config(None, ["data.format=llmrouter", f"data.sources=[{tmp_path / 'nope'}]"])

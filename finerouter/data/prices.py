@@ -35,9 +35,7 @@ class PriceTable(BaseModel):
         if isinstance(data, dict) and set(data) == {"models"}:
             data = data["models"]
         if not isinstance(data, dict) or not data:
-            raise DataError(
-                f"price table {str(file)!r} must map model names to {{input_price, output_price}}"
-            )
+            raise DataError(f"price table {str(file)!r} must map model names to {{input_price, output_price}}")
         try:
             return cls(prices=data)
         except ValidationError as exc:

@@ -26,9 +26,7 @@ class SplitConfig(BaseModel):
         lt=1,
         description="When a table has train and test but no dev prompts, this fraction of train becomes dev.",
     )
-    salt: str = Field(
-        "finerouter", description="Changes the hash assignment; keep it fixed for reproducibility."
-    )
+    salt: str = Field("finerouter", description="Changes the hash assignment; keep it fixed for reproducibility.")
 
     @model_validator(mode="after")
     def _fractions_sum_to_one(self) -> SplitConfig:

@@ -186,9 +186,7 @@ class SyntheticConfig(BaseModel):
         return self
 
 
-def _model_pool(
-    cfg: SyntheticConfig, rng: np.random.Generator
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def _model_pool(cfg: SyntheticConfig, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Models ordered by price, named by tier; returns (models frame, ability logit, verbosity)."""
     frac = np.linspace(0.0, 1.0, cfg.n_models)
     input_price = np.round(cfg.min_price * (cfg.max_price / 4 / cfg.min_price) ** frac, 4)

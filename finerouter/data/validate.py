@@ -37,9 +37,7 @@ def rejected_records(table: str, items: list[tuple[Any, str]]) -> pd.DataFrame:
 
 
 def empty_rejected() -> pd.DataFrame:
-    return pd.DataFrame(
-        {"table": pd.Series(dtype=str), "reason": pd.Series(dtype=str), "record": pd.Series(dtype=str)}
-    )
+    return pd.DataFrame({"table": pd.Series(dtype=str), "reason": pd.Series(dtype=str), "record": pd.Series(dtype=str)})
 
 
 def conform(table: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -47,9 +45,7 @@ def conform(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     schema = SCHEMAS[table]
     missing = [c for c in REQUIRED_COLUMNS.get(table, ()) if c not in frame.columns]
     if missing:
-        raise DataError(
-            f"{table} table lacks required column(s) {missing}; its columns are {list(frame.columns)}"
-        )
+        raise DataError(f"{table} table lacks required column(s) {missing}; its columns are {list(frame.columns)}")
     unknown = [c for c in frame.columns if c not in schema.names]
     if unknown:
         raise DataError(f"{table} table has unknown column(s) {unknown}; valid columns are {schema.names}")
@@ -66,9 +62,7 @@ def validate_prompts(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     reason = _flag(reason, ~_nonempty_str(df["prompt_id"]), "missing or empty prompt_id")
     reason = _flag(reason, ~_nonempty_str(df["prompt"]), "missing or empty prompt")
     for col in ("source", "category"):
-        reason = _flag(
-            reason, df[col].notna() & ~df[col].map(lambda v: isinstance(v, str)), f"{col} is not a string"
-        )
+        reason = _flag(reason, df[col].notna() & ~df[col].map(lambda v: isinstance(v, str)), f"{col} is not a string")
     bad_split = df["split"].notna() & ~df["split"].isin(SPLITS)
     split_msg = df["split"].map(lambda s: f"unknown split {s!r} (valid: {', '.join(SPLITS)})")
     reason = reason.where(reason.notna() | ~bad_split, split_msg)
@@ -87,9 +81,7 @@ def validate_models(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         bad = df[col].notna() & ~(values.ge(0) & np.isfinite(values.fillna(-1)))
         reason = _flag(reason, bad, f"{col} must be a finite number >= 0 (USD per 1M tokens)")
         df[col] = values.astype("float64")
-    reason = _flag(
-        reason, df["model"].duplicated(keep="first") & reason.isna(), "duplicate model (first kept)"
-    )
+    reason = _flag(reason, df["model"].duplicated(keep="first") & reason.isna(), "duplicate model (first kept)")
     return _split_kept(df, reason, "models", original)
 
 

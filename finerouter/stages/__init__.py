@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from finerouter.pipeline.stage import Stage
+from finerouter.stages.describe import DescribeStage
+from finerouter.stages.discovery import CommunitiesStage, GraphStage, KnnStage, PreferencesStage
+from finerouter.stages.embed import EmbedStage
 from finerouter.stages.ingest import ImportStage
 from finerouter.stages.stats import StatsStage
+from finerouter.stages.tasks import TaskReportStage, TasksStage
+
+if TYPE_CHECKING:
+    from finerouter.config import RebuildConfig
 
 
-def default_stages() -> list[Stage]:
-    return [ImportStage(), StatsStage()]
+def default_stages(config: RebuildConfig | None = None) -> list[Stage]:
+    return [
+        ImportStage(),
+        StatsStage(),
+        DescribeStage(config),
+        EmbedStage(),
+        PreferencesStage(),
+        KnnStage(),
+        GraphStage(),
+        CommunitiesStage(),
+        TasksStage(),
+        TaskReportStage(),
+    ]
 
 
 STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in default_stages())

@@ -52,13 +52,8 @@ def test_turns_parsed_and_other_brackets_kept(raw: RawTable) -> None:
     assert _prompt(raw, "mmlu-astronomy.val.0") == (
         "You are an astronomy tutor.\n\nWhat causes the phases of the Moon?"
     )
-    assert (
-        _prompt(raw, "mt-bench.82")
-        == "Draft a short email to your manager.\n\nNow make it 'shorter', please."
-    )
-    assert (
-        _prompt(raw, "mmlu-astronomy.test.2") == "[INST] Name the largest planet in the solar system. [/INST]"
-    )
+    assert _prompt(raw, "mt-bench.82") == "Draft a short email to your manager.\n\nNow make it 'shorter', please."
+    assert _prompt(raw, "mmlu-astronomy.test.2") == "[INST] Name the largest planet in the solar system. [/INST]"
     assert _prompt(raw, "mmlu-astronomy.test.3") == "[1, 2, 3]"  # a list, but not of strings
     assert _prompt(raw, "mmlu-astronomy.val.2").startswith("[citation needed] Who")
     assert raw.report["turn_list_prompts"] == 4
@@ -128,9 +123,7 @@ def test_malformed_rows_rejected_and_counts_reconcile(raw: RawTable) -> None:
         MISTRAL,
         "high",
     )
-    kept_prompts = (
-        counts["prompts"]["kept"] + counts["prompts"]["rejected"] + table.manifest["source_rejected"]
-    )
+    kept_prompts = counts["prompts"]["kept"] + counts["prompts"]["rejected"] + table.manifest["source_rejected"]
     assert kept_prompts == SOURCE_ROWS
 
 
@@ -145,9 +138,7 @@ def test_pickle_equals_csv(tmp_path: Path) -> None:
     unify = {"file": lambda s: s.str.replace(r"\.pkl|\.pickle", ".csv", regex=True)}
     pd.testing.assert_frame_equal(
         a.rejected.assign(record=unify["file"](a.rejected["record"])),
-        b.rejected.assign(
-            reason=unify["file"](b.rejected["reason"]), record=unify["file"](b.rejected["record"])
-        ),
+        b.rejected.assign(reason=unify["file"](b.rejected["reason"]), record=unify["file"](b.rejected["record"])),
     )
     for key in ("missing_outcomes", "turn_list_prompts", "rows_rejected", "ignored_columns"):
         assert from_csv.report[key] == from_pkl.report[key]

@@ -22,20 +22,14 @@ def test_hash_split_is_deterministic_order_free_and_near_the_fractions() -> None
     b, _ = assign_splits(df.sample(frac=1.0, random_state=1), SplitConfig())
     assert a.set_index("prompt_id")["split"].equals(b.set_index("prompt_id")["split"].loc[a["prompt_id"]])
     shares = a["split"].value_counts(normalize=True)
-    assert (
-        abs(shares["train"] - 0.8) < 0.02
-        and abs(shares["dev"] - 0.1) < 0.01
-        and abs(shares["test"] - 0.1) < 0.01
-    )
+    assert abs(shares["train"] - 0.8) < 0.02 and abs(shares["dev"] - 0.1) < 0.01 and abs(shares["test"] - 0.1) < 0.01
     assert report["split_by_hash"] == 20_000 and report["dev_from_train"] == 0
     other, _ = assign_splits(df, SplitConfig(salt="other"))
     assert (other["split"] != a["split"]).any()
 
 
 def test_source_split_is_kept_and_dev_is_carved_from_train_only() -> None:
-    df = pd.concat(
-        [prompts(1000, "train"), prompts(200, "test").assign(prompt_id=lambda d: "t" + d["prompt_id"])]
-    )
+    df = pd.concat([prompts(1000, "train"), prompts(200, "test").assign(prompt_id=lambda d: "t" + d["prompt_id"])])
     out, report = assign_splits(df, SplitConfig(dev_from_train=0.2))
     assert (out[df["split"].to_numpy() == "test"]["split"] == "test").all()
     assert report["split_from_source"] == 1200 and 150 < report["dev_from_train"] < 250

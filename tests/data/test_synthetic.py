@@ -28,9 +28,7 @@ def raw() -> RawTable:
 def _family_means(raw: RawTable) -> pd.DataFrame:
     """Mean quality per (family, model)."""
     fam = raw.outcomes["prompt_id"].map(planted_families(raw))
-    return raw.outcomes.assign(family=fam.to_numpy()).pivot_table(
-        "quality", "family", "model", aggfunc="mean"
-    )
+    return raw.outcomes.assign(family=fam.to_numpy()).pivot_table("quality", "family", "model", aggfunc="mean")
 
 
 def test_same_seed_same_frames_other_seed_differs() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from finerouter.config import load_config
@@ -20,22 +22,34 @@ def demo_config(tmp_path: Path, *extra: str):
     )
 
 
-def test_demo_rebuild_runs_then_skips_then_reruns_on_change(tmp_path: Path) -> None:
+STAGES = ["import", "stats", "describe", "embed", "preferences", "knn", "graph", "communities", "tasks", "task_report"]
+
+
+def test_demo_rebuild_runs_then_skips_then_reruns_what_changed(tmp_path: Path, ray_local) -> None:
     first = main(demo_config(tmp_path))
-    assert [(o.name, o.status) for o in first] == [("import", "ran"), ("stats", "ran")]
-    table = tmp_path / "demo/import/table"
-    assert (table / "prompts.parquet").exists() and (table / "rejected.parquet").exists()
-    stats = json.loads((tmp_path / "demo/stats/stats.json").read_text())
-    assert stats["splits"]["all"]["prompts"] == 400
-    assert {"train", "dev", "test"} <= set(stats["splits"])
+    assert [(o.name, o.status) for o in first] == [(name, "ran") for name in STAGES]
+    run = tmp_path / "demo"
+    assert (run / "import/table/prompts.parquet").exists() and (run / "import/table/rejected.parquet").exists()
+    stats = json.loads((run / "stats/stats.json").read_text())
+    assert stats["splits"]["all"]["prompts"] == 400 and {"train", "dev", "test"} <= set(stats["splits"])
+    tasks = pd.read_parquet(run / "tasks/tasks.parquet")
+    assignments = pd.read_parquet(run / "tasks/assignments.parquet")
+    train = stats["splits"]["train"]["prompts"]
+    assert len(assignments) == train and tasks["size"].sum() == train
+    assert np.load(run / "embed/prompt_embeddings.npy").shape == (400, 384)
+    assert (run / "task_report/task_report.md").exists() and (run / "task_report/tasks_map.png").exists()
+    metrics = json.loads((run / "task_report/metrics.json").read_text())
+    assert metrics["within_task_rbo"] > metrics["random_grouping_rbo"]
 
     again = main(demo_config(tmp_path))
-    assert [o.status for o in again] == ["skipped", "skipped"]
+    assert [o.status for o in again] == ["skipped"] * len(STAGES)
 
-    changed = main(demo_config(tmp_path, "data.split.salt=another"))
-    assert [o.status for o in changed] == ["ran", "ran"]
-    summary = json.loads((tmp_path / "demo/summary.json").read_text())
-    assert [s["name"] for s in summary["stages"]] == ["import", "stats"]
+    # One discovery field: everything before the kNN stage is reused.
+    changed = main(demo_config(tmp_path, "discovery.knn.k=8"))
+    ran = [o.name for o in changed if o.status == "ran"]
+    assert ran[0] == "knn" and "embed" not in ran and "import" not in ran
+    summary = json.loads((run / "summary.json").read_text())
+    assert [s["name"] for s in summary["stages"]] == STAGES
 
 
 def test_llmrouter_rebuild(tmp_path: Path, shared_data: Path) -> None:
@@ -43,10 +57,10 @@ def test_llmrouter_rebuild(tmp_path: Path, shared_data: Path) -> None:
         REPO / "configs/llmrouter.yaml",
         [f"artifacts_dir={tmp_path}", f"data.sources=[{shared_data / 'llmrouter'}]"],
     )
-    outcomes = main(cfg, only=["stats"])
+    outcomes = main(cfg, until=["stats"])
     assert outcomes[1].stats["test"]["best_single"]["model"] == "llama-3.1-nemotron-51b-instruct"
 
 
 def test_unknown_stage_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(FineRouterError, match="unknown stage 'embed'; stages are: import, stats"):
-        main(demo_config(tmp_path), force=["embed"])
+    with pytest.raises(FineRouterError, match="unknown stage 'embedding'; stages are: import, stats, describe"):
+        main(demo_config(tmp_path), force=["embedding"])

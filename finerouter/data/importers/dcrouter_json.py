@@ -49,15 +49,11 @@ def load_json_records(path: Path) -> list[Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(f"{path}: not a readable JSON file: {exc}") from exc
     if not isinstance(data, list):
-        raise DataError(
-            f"{path}: expected a JSON list of {{question, scores}} records, got {type(data).__name__}"
-        )
+        raise DataError(f"{path}: expected a JSON list of {{question, scores}} records, got {type(data).__name__}")
     return data
 
 
-def parse_records(
-    records: list[Any], *, file: Path, split: str | None, id_prefix: str, out: ParsedRecords
-) -> None:
+def parse_records(records: list[Any], *, file: Path, split: str | None, id_prefix: str, out: ParsedRecords) -> None:
     """Append prompts/outcomes parsed from dcrouter-style records; malformed records are rejected."""
     for i, rec in enumerate(records):
         where = f"{file.name}[{i}]"
@@ -78,9 +74,7 @@ def parse_records(
         prompt_id = f"{id_prefix}{i:06d}"
         source = rec.get("source", rec.get("task_name"))
         out.prompts.append({"prompt_id": prompt_id, "prompt": question, "source": source, "split": split})
-        out.outcomes.extend(
-            {"prompt_id": prompt_id, "model": m, "quality": float(s)} for m, s in scores.items()
-        )
+        out.outcomes.extend({"prompt_id": prompt_id, "model": m, "quality": float(s)} for m, s in scores.items())
         out.ignored_fields.update(set(rec) - {"question", "scores", "source", "task_name"})
 
 
@@ -89,9 +83,7 @@ def to_raw_table(parsed: ParsedRecords, options: ImportOptions, report: dict[str
     outcomes = pd.DataFrame(parsed.outcomes, columns=["prompt_id", "model", "quality"])
     models = sorted(outcomes["model"].unique())
     model_frame = (
-        PriceTable.load(options.prices).models_frame(models)
-        if options.prices
-        else unpriced_models_frame(models)
+        PriceTable.load(options.prices).models_frame(models) if options.prices else unpriced_models_frame(models)
     )
     report = {
         **report,

@@ -43,9 +43,7 @@ def import_llmrouter(sources: list[Path], options: ImportOptions) -> RawTable:
         if not file.exists():
             raise DataError(f"llmrouter: {file} not found (expected LLMRouter's dcrouter_preprocessed files)")
         start = len(parsed.prompts)
-        parse_records(
-            load_json_records(file), file=file, split=split, id_prefix=f"llmrouter/{split}/", out=parsed
-        )
+        parse_records(load_json_records(file), file=file, split=split, id_prefix=f"llmrouter/{split}/", out=parsed)
         report[f"{split}_records"] = len(parsed.prompts) - start
     ambiguous, unlabelled = _label_sources(parsed, task_of)
     report["task_label_ambiguous"] = ambiguous
@@ -86,9 +84,7 @@ def _label_sources(parsed: ParsedRecords, task_of: dict[str, dict[str, list[str]
             continue
         prompt["source"] = names[0]
         if len(set(names)) > 1:
-            ambiguous.append(
-                {"prompt_id": prompt["prompt_id"], "task_names": sorted(set(names)), "chosen": names[0]}
-            )
+            ambiguous.append({"prompt_id": prompt["prompt_id"], "task_names": sorted(set(names)), "chosen": names[0]})
     return ambiguous, unlabelled
 
 

@@ -138,9 +138,7 @@ def model_columns(columns: list[str]) -> tuple[list[str], list[str]]:
     """(model quality columns, ignored columns), by the rule in the module docstring."""
     suffixed = {c for c in columns if "|" in c and c.rsplit("|", 1)[1] in MODEL_SUFFIXES}
     paired = {c.rsplit("|", 1)[0] for c in suffixed}
-    candidates = [
-        c for c in columns if c not in KNOWN_COLUMNS and c not in suffixed and not c.startswith("Unnamed:")
-    ]
+    candidates = [c for c in columns if c not in KNOWN_COLUMNS and c not in suffixed and not c.startswith("Unnamed:")]
     models = [c for c in candidates if c in paired] if paired else candidates
     used = set(models) | {c for c in suffixed if c.rsplit("|", 1)[0] in models}
     return models, [c for c in columns if c not in KNOWN_COLUMNS and c not in used]
@@ -181,9 +179,7 @@ def _select_rows(
         if sample_id is None:
             rejected.append((_record(frame, i, file), f"missing or blank sample_id in {file.name!r}"))
         elif sample_id in seen:
-            reason = (
-                f"duplicate sample_id {sample_id!r}: first read from {seen[sample_id]!r}, again in {where!r}"
-            )
+            reason = f"duplicate sample_id {sample_id!r}: first read from {seen[sample_id]!r}, again in {where!r}"
             rejected.append((_record(frame, i, file), reason + " (first kept)"))
         else:
             seen[sample_id] = where
@@ -193,9 +189,7 @@ def _select_rows(
 
 def _record(frame: pd.DataFrame, i: int, file: Path) -> dict[str, Any]:
     row = frame.iloc[i]
-    fields = {
-        c: _text_verbatim(row[c]) if c == "prompt" else _text(row[c]) for c in KNOWN_COLUMNS[:3] if c in row
-    }
+    fields = {c: _text_verbatim(row[c]) if c == "prompt" else _text(row[c]) for c in KNOWN_COLUMNS[:3] if c in row}
     return {"file": file.name, "row": i + 1, **fields}
 
 

@@ -1,0 +1,1 @@
+"""Stage 1 of the method: fine-grained latent task discovery."""

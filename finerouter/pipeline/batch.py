@@ -1,0 +1,72 @@
+"""The batch-stage contract and its Ray Data adapter.
+
+A BatchStage declares the columns it reads and writes and the resources one worker needs, loads its model
+once in `setup`, and maps a batch (dict of NumPy arrays) to its output columns without side effects.
+`map_stage` runs it over a Ray Data dataset with an actor pool, so the model loads once per actor.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Resources:
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+
+
+class BatchStage(ABC):
+    input_columns: ClassVar[tuple[str, ...]]
+    output_columns: ClassVar[tuple[str, ...]]
+
+    def __init__(self, resources: Resources | None = None) -> None:
+        self.resources = resources or Resources()
+
+    def setup(self) -> None:  # noqa: B027 - optional hook
+        """Load models or other heavy state; called once per worker before the first batch."""
+
+    @abstractmethod
+    def transform(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Return the output columns for the rows of `batch` (same length)."""
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        missing = [c for c in self.input_columns if c not in batch]
+        if missing:
+            raise KeyError(f"{type(self).__name__} needs column(s) {missing}; the batch has {sorted(batch)}")
+        out = self.transform(batch)
+        n = len(next(iter(batch.values()))) if batch else 0
+        for col in self.output_columns:
+            if col not in out or len(out[col]) != n:
+                raise ValueError(f"{type(self).__name__} must return column {col!r} with {n} rows")
+        return {**batch, **{c: out[c] for c in self.output_columns}}
+
+
+class _StageActor:
+    """Ray Data callable class: builds the stage and runs its setup once per actor."""
+
+    def __init__(self, stage: BatchStage) -> None:
+        self.stage = stage
+        self.stage.setup()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.stage(batch)
+
+
+def map_stage(dataset: Any, stage: BatchStage, *, batch_size: int, workers: int = 1) -> Any:
+    """Run `stage` over a `ray.data.Dataset` with a fixed pool of `workers` actors."""
+    import ray.data
+
+    return dataset.map_batches(
+        _StageActor,
+        fn_constructor_kwargs={"stage": stage},
+        batch_size=batch_size,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        num_cpus=stage.resources.num_cpus,
+        num_gpus=stage.resources.num_gpus or None,
+    )

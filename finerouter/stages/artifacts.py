@@ -1,0 +1,65 @@
+"""Reading other stages' outputs: one place that knows the file names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from finerouter.data.table import RoutingTable
+from finerouter.discovery.preferences import ranks_from_lists
+
+TABLE = "import/table"
+DESCRIPTIONS = "describe/descriptions.parquet"
+PROMPT_EMB = "embed/prompt_embeddings.npy"
+PROMPT_EMB_IDS = "embed/prompt_ids.parquet"
+DESC_EMB = "embed/description_embeddings.npy"
+PREFERENCES = "preferences/preferences.npy"
+KNN = "knn/knn.npz"
+EDGES = "graph/edges.parquet"
+COMMUNITIES = "communities/communities.parquet"
+TASKS = "tasks/tasks.parquet"
+TASK_EMB = "tasks/task_embeddings.npy"
+ASSIGNMENTS = "tasks/assignments.parquet"
+
+
+def load_table(run_dir: Path) -> RoutingTable:
+    return RoutingTable.load(run_dir / TABLE)
+
+
+def train_table(run_dir: Path) -> RoutingTable:
+    """Task discovery uses the train split only: dev and test never shape the tasks."""
+    return load_table(run_dir).split("train")
+
+
+@dataclass
+class TrainView:
+    """The train prompts in one fixed order, with everything stage 1 computes about them."""
+
+    prompt_ids: np.ndarray
+    descriptions: list[str]
+    embeddings: np.ndarray
+    quality: np.ndarray
+    prefs: np.ndarray
+    models: list[str]
+
+    @property
+    def ranks(self) -> np.ndarray:
+        return ranks_from_lists(self.prefs)
+
+
+def train_view(run_dir: Path) -> TrainView:
+    table = train_table(run_dir)
+    described = pd.read_parquet(run_dir / DESCRIPTIONS)
+    if list(described["prompt_id"]) != list(table.prompts["prompt_id"]):
+        raise RuntimeError("descriptions are not aligned with the train prompts; rerun with --force describe")
+    return TrainView(
+        prompt_ids=table.prompts["prompt_id"].to_numpy(),
+        descriptions=list(described["text"]),
+        embeddings=np.load(run_dir / DESC_EMB),
+        quality=table.quality_matrix(),
+        prefs=np.load(run_dir / PREFERENCES),
+        models=table.model_names,
+    )

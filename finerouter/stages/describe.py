@@ -1,0 +1,40 @@
+"""Stage `describe`: one sentence describing the task of each train prompt (or the prompt itself)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from finerouter.pipeline.stage import Stage, StageContext
+from finerouter.stages.artifacts import DESCRIPTIONS, train_table
+
+if TYPE_CHECKING:
+    from finerouter.config import RebuildConfig
+
+
+class DescribeStage(Stage):
+    name = "describe"
+    inputs = ("import",)
+
+    def __init__(self, config: RebuildConfig | None = None) -> None:
+        self.needs_ray = bool(config and config.describe.backend != "prompt")  # type: ignore[misc]
+
+    def config_key(self, config: RebuildConfig) -> Any:
+        return config.describe
+
+    def run(self, ctx: StageContext) -> dict[str, Any]:
+        from finerouter.describe.backends import describe
+
+        prompts = train_table(ctx.run_dir).prompts[["prompt_id", "prompt"]]
+        described = describe(prompts, ctx.config.describe)
+        if len(described) != len(prompts):
+            raise RuntimeError(f"describe returned {len(described)} rows for {len(prompts)} prompts")
+        described = prompts[["prompt_id"]].merge(described, on="prompt_id", how="left", validate="one_to_one")
+        # Text used downstream: the description, or the prompt itself where generation failed (counted).
+        failed = described["description"].isna()
+        described["text"] = described["description"].where(~failed, prompts["prompt"].str.slice(0, 512).to_numpy())
+        described.to_parquet(ctx.out_dir / DESCRIPTIONS.split("/")[1], index=False)
+        counts = {str(k): int(v) for k, v in described["status"].value_counts().items()}
+        ctx.log.info("descriptions (%s backend): %s", ctx.config.describe.backend, counts)
+        if ctx.config.describe.backend == "prompt":
+            ctx.log.info("describe.backend is 'prompt': no LLM; each prompt's own text (truncated) stands in")
+        return {"backend": ctx.config.describe.backend, "rows": len(described), "status": counts}
