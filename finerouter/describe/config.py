@@ -49,7 +49,7 @@ class DescribeConfig(BaseModel):
     instruction: str = DEFAULT_INSTRUCTION
     summary_instruction: str = DEFAULT_SUMMARY_INSTRUCTION
     max_prompt_chars: int = Field(4000, ge=16, description="prompts are cut to this before reaching the LLM")
-    prompt_backend_chars: int = Field(512, ge=16, description="the `prompt` backend's truncation")
+    prompt_backend_chars: int = Field(2000, ge=16, description="the `prompt` backend's truncation")
     max_tokens: int = Field(64, ge=1)
     temperature: float = Field(0.0, ge=0)
     openai: OpenAIBackendConfig = Field(default_factory=OpenAIBackendConfig)
