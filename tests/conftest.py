@@ -31,6 +31,8 @@ def ray_local():
 
     os.environ.pop("RAY_ADDRESS", None)
     if not ray.is_initialized():
-        ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
+        ray.init(
+            num_cpus=int(os.environ.get("FINEROUTER_TEST_CPUS", "2")), include_dashboard=False, log_to_driver=False
+        )
     yield ray
     ray.shutdown()

@@ -31,7 +31,8 @@ class DescribeStage(Stage):
         described = prompts[["prompt_id"]].merge(described, on="prompt_id", how="left", validate="one_to_one")
         # Text used downstream: the description, or the prompt itself where generation failed (counted).
         failed = described["description"].isna()
-        described["text"] = described["description"].where(~failed, prompts["prompt"].str.slice(0, ctx.config.describe.prompt_backend_chars).to_numpy())
+        fallback = prompts["prompt"].str.slice(0, ctx.config.describe.prompt_backend_chars).to_numpy()
+        described["text"] = described["description"].where(~failed, fallback)
         described.to_parquet(ctx.out_dir / DESCRIPTIONS.split("/")[1], index=False)
         counts = {str(k): int(v) for k, v in described["status"].value_counts().items()}
         ctx.log.info("descriptions (%s backend): %s", ctx.config.describe.backend, counts)

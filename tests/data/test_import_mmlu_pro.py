@@ -73,7 +73,8 @@ def entry(qid: str, pred: str | None, answer: str = "B", question: str = "2+2?")
 
 
 def test_small_files_edge_cases(tmp_path: Path) -> None:
-    write_zip(tmp_path / "model_outputs_m1_5shots.zip", [entry("1", "B"), entry("2", None, question="3+3?"), "junk", {"pred": "A"}])
+    first = [entry("1", "B"), entry("2", None, question="3+3?"), "junk", {"pred": "A"}]
+    write_zip(tmp_path / "model_outputs_m1_5shots.zip", first)
     write_zip(tmp_path / "model_outputs_m2_5shots.zip", [entry("1", "A", question="2 + 2?"), entry("1", "B")])
     raw = run_importer("mmlu-pro", [tmp_path])
     table = RoutingTable.build(raw)
