@@ -37,6 +37,32 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from finerouter.data.table import RoutingTable
+    from finerouter.embed.encoder import encode
+    from finerouter.evaluation.data import load_eval_data, load_run
+    from finerouter.evaluation.harness import evaluate
+    from finerouter.evaluation.registry import build_routers
+    from finerouter.evaluation.report import write_report
+
+    if args.run:
+        data = load_run(args.run)
+    else:
+        table = RoutingTable.load(args.data)
+        print(f"embedding {len(table.prompts):,} prompts with {args.encoder} (pass --run DIR to reuse a rebuild's)")
+        data = load_eval_data(
+            table, encode(list(table.prompts["prompt"]), args.encoder), np.asarray(table.prompts["prompt_id"])
+        )
+    routers = build_routers(args.routers.split(","), args.run, args.seed)
+    subject = "finerouter-stage1" if "finerouter-stage1" in args.routers else None
+    results = evaluate(data, routers, subject=subject, seed=args.seed)
+    write_report(results, args.out, args.title)
+    print((args.out / "report.md").read_text())
+    return 0
+
+
 def cmd_rebuild(args: argparse.Namespace) -> int:
     from jobs.rebuild import run_from_args
 
@@ -66,6 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("dir", type=Path)
     stats.add_argument("--json", action="store_true", help="print JSON")
     stats.set_defaults(func=cmd_stats)
+
+    ev = sub.add_parser("eval", help="compare routers on a routing table's test split (report, results, plot)")
+    source = ev.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="routing table directory (prompts are embedded on the fly)")
+    source.add_argument("--run", type=Path, help="a rebuild's run directory: its table, embeddings and tasks")
+    ev.add_argument(
+        "--routers", default="random,knn,mlp,mf,ipr", help="comma-separated; add finerouter-stage1 with --run"
+    )
+    ev.add_argument("--out", type=Path, default=Path("eval"), help="output directory")
+    ev.add_argument("--encoder", default="minilm")
+    ev.add_argument("--title", default="Router evaluation")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.set_defaults(func=cmd_eval)
 
     from jobs.rebuild import build_parser as rebuild_parser
 

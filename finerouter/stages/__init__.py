@@ -8,6 +8,7 @@ from finerouter.pipeline.stage import Stage
 from finerouter.stages.describe import DescribeStage
 from finerouter.stages.discovery import CommunitiesStage, GraphStage, KnnStage, PreferencesStage
 from finerouter.stages.embed import EmbedStage
+from finerouter.stages.evaluate import EvaluateStage
 from finerouter.stages.ingest import ImportStage
 from finerouter.stages.stats import StatsStage
 from finerouter.stages.tasks import TaskReportStage, TasksStage
@@ -28,6 +29,7 @@ def default_stages(config: RebuildConfig | None = None) -> list[Stage]:
         CommunitiesStage(),
         TasksStage(),
         TaskReportStage(),
+        EvaluateStage(),
     ]
 
 

@@ -24,7 +24,10 @@ def embed_texts(texts: list[str], cfg: EmbedConfig) -> np.ndarray:
     unique, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
     frame = pd.DataFrame({"row": np.arange(len(unique)), "text": unique})
     stage = EmbedTexts(cfg.encoder, cfg.batch_size, Resources(cfg.num_cpus, cfg.num_gpus))
-    out = map_stage(ray.data.from_pandas(frame), stage, batch_size=cfg.batch_size * 4, workers=cfg.workers)
+    # Blocks of a few batches each, so several actors can share the work and progress is visible per block.
+    rows_per_block = cfg.batch_size * 8
+    blocks = [frame.iloc[i : i + rows_per_block] for i in range(0, len(frame), rows_per_block)] or [frame]
+    out = map_stage(ray.data.from_pandas(blocks), stage, batch_size=cfg.batch_size * 4, workers=cfg.workers)
     vectors = np.empty((len(unique), 0), dtype=np.float32)
     for batch in out.select_columns(["row", "embedding"]).iter_batches(batch_format="numpy", batch_size=None):
         emb = np.stack(batch["embedding"]).astype(np.float32)

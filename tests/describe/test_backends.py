@@ -26,6 +26,8 @@ class FakeOpenAI(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+        if self.headers.get("Authorization") == "Bearer wrong-key":
+            return self._send(401, {"error": "invalid api key"})
         if "messages" not in body:
             return self._send(400, {"error": "bad request"})
         prompt = body["messages"][0]["content"]
@@ -127,6 +129,18 @@ def test_dead_endpoint_is_one_clear_error(ray_local) -> None:
         describe(pd.DataFrame({"prompt_id": ["a"], "prompt": ["q"]}), openai_cfg(url))
 
 
+def test_api_key_is_read_on_the_driver_and_checked(fake_server: str, monkeypatch, ray_local) -> None:
+    prompts = pd.DataFrame({"prompt_id": ["a"], "prompt": ["cooking"]})
+    monkeypatch.delenv("FAKE_KEY", raising=False)
+    with pytest.raises(FineRouterError, match="'FAKE_KEY', which is not set"):
+        describe(prompts, openai_cfg(fake_server, api_key_env="FAKE_KEY"))
+    monkeypatch.setenv("FAKE_KEY", "wrong-key")
+    with pytest.raises(FineRouterError, match="refused the credentials"):
+        describe(prompts, openai_cfg(fake_server, api_key_env="FAKE_KEY"))
+    monkeypatch.setenv("FAKE_KEY", "right-key")
+    assert describe(prompts, openai_cfg(fake_server, api_key_env="FAKE_KEY"))["status"].tolist() == ["ok"]
+
+
 def test_config_and_cleaning() -> None:
     with pytest.raises(ValueError, match=r"needs describe\.openai\.base_url"):
         DescribeConfig(backend="openai")
@@ -148,3 +162,29 @@ def test_vllm_backend_without_vllm_names_the_package() -> None:
     cfg = DescribeConfig(backend="vllm", vllm={"model": "/nonexistent", "num_gpus": 0})
     with pytest.raises(MissingDependencyError, match="vllm"):
         describe(pd.DataFrame({"prompt_id": ["a"], "prompt": ["q"]}), cfg)
+
+
+def test_rebuild_with_openai_descriptions_and_llm_task_summaries(fake_server: str, tmp_path, ray_local) -> None:
+    from pathlib import Path
+
+    from finerouter.config import load_config
+    from jobs.rebuild import main
+
+    repo = Path(__file__).resolve().parents[2]
+    cfg = load_config(
+        repo / "configs/demo.yaml",
+        [
+            f"artifacts_dir={tmp_path}",
+            "data.synthetic.n_prompts=300",
+            "describe.backend=openai",
+            f"describe.openai.base_url={fake_server}",
+            "describe.openai.model=fake",
+            "describe.openai.retry_wait_s=0.01",
+        ],
+    )
+    outcomes = {o.name: o for o in main(cfg)}
+    assert outcomes["describe"].stats["status"] == {"ok": outcomes["describe"].stats["rows"]}
+    described = pd.read_parquet(tmp_path / "demo/describe/descriptions.parquet")
+    assert described["text"].str.startswith("Task: answer a question about").all()
+    tasks = pd.read_parquet(tmp_path / "demo/tasks/tasks.parquet")
+    assert (tasks["summary_source"] == "llm").all() and tasks["summary"].str.startswith("Task:").all()

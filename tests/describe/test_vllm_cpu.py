@@ -23,8 +23,8 @@ def ray_for_vllm():
 
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.pop("RAY_ADDRESS", None)
-    # Logical CPUs above the 2 physical ones: each ray.data.llm stage actor takes a share (stack notes).
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    # The rebuild's default local Ray (2 CPUs): the helper stages take fractions of a CPU so nothing deadlocks.
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 

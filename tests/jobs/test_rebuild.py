@@ -22,7 +22,19 @@ def demo_config(tmp_path: Path, *extra: str):
     )
 
 
-STAGES = ["import", "stats", "describe", "embed", "preferences", "knn", "graph", "communities", "tasks", "task_report"]
+STAGES = [
+    "import",
+    "stats",
+    "describe",
+    "embed",
+    "preferences",
+    "knn",
+    "graph",
+    "communities",
+    "tasks",
+    "task_report",
+    "evaluate",
+]
 
 
 def test_demo_rebuild_runs_then_skips_then_reruns_what_changed(tmp_path: Path, ray_local) -> None:
@@ -40,6 +52,9 @@ def test_demo_rebuild_runs_then_skips_then_reruns_what_changed(tmp_path: Path, r
     assert (run / "task_report/task_report.md").exists() and (run / "task_report/tasks_map.png").exists()
     metrics = json.loads((run / "task_report/metrics.json").read_text())
     assert metrics["within_task_rbo"] > metrics["random_grouping_rbo"]
+    results = json.loads((run / "evaluate/results.json").read_text())
+    assert {"knn", "finerouter-stage1", "random"} <= set(results["routers"])
+    assert (run / "evaluate/report.md").exists() and (run / "evaluate/pareto.png").exists()
 
     again = main(demo_config(tmp_path))
     assert [o.status for o in again] == ["skipped"] * len(STAGES)

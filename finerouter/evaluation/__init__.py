@@ -1,0 +1,1 @@
+"""Evaluation: routers behind one interface, cost settings, cost-quality metrics, reports."""

@@ -1,0 +1,58 @@
+"""What every router sees: the train and dev splits, prompt embeddings, model costs; test only for scoring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from finerouter.data.table import RoutingTable
+
+
+@dataclass
+class Split:
+    prompts: pd.DataFrame
+    quality: np.ndarray  # (n, M), NaN = no outcome
+    cost: np.ndarray  # (n, M)
+    emb: np.ndarray  # (n, d)
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+
+@dataclass
+class EvalData:
+    models: list[str]
+    model_cost: np.ndarray  # expected cost per call of each model, from train (what a router may know)
+    cost_unit: str
+    train: Split
+    dev: Split
+    test: Split
+
+
+def load_eval_data(table: RoutingTable, embeddings: np.ndarray, prompt_ids: np.ndarray) -> EvalData:
+    """`embeddings[i]` belongs to `prompt_ids[i]`; every prompt of the table must have one."""
+    row_of = pd.Series(np.arange(len(prompt_ids)), index=pd.Index(prompt_ids))
+
+    def split(name: str) -> Split:
+        part = table.split(name)
+        rows = row_of.reindex(part.prompts["prompt_id"])
+        if rows.isna().any():
+            raise ValueError(f"{int(rows.isna().sum())} {name} prompts have no embedding; rerun the embed stage")
+        return Split(part.prompts, part.quality_matrix(), part.cost_matrix(), embeddings[rows.to_numpy(dtype=int)])
+
+    train = split("train")
+    with np.errstate(all="ignore"):
+        model_cost = np.nanmean(train.cost, axis=0)
+    unit = {"call": "USD per prompt", "price": "USD per 1M tokens (blended model price)"}.get(table.cost_basis, "n/a")
+    return EvalData(table.model_names, model_cost, unit, train, split("dev"), split("test"))
+
+
+def load_run(run_dir: Path) -> EvalData:
+    """From a rebuild's artifacts: the imported table and the embed stage's prompt embeddings."""
+    from finerouter.stages.artifacts import PROMPT_EMB, PROMPT_EMB_IDS, load_table
+
+    ids = pd.read_parquet(run_dir / PROMPT_EMB_IDS)["prompt_id"].to_numpy()
+    return load_eval_data(load_table(run_dir), np.load(run_dir / PROMPT_EMB), ids)

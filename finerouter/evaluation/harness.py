@@ -1,0 +1,102 @@
+"""Fit every router on train (tuned on dev), score on test, and compute the field's cost-quality metrics."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from finerouter.data.stats import oracle_choice
+from finerouter.evaluation.data import EvalData, Split
+from finerouter.evaluation.metrics import (
+    TAUS,
+    aiq,
+    choose_tolerance,
+    cost_to_reach,
+    outcome_of,
+    paired_bootstrap,
+    quality_at_cost,
+)
+from finerouter.evaluation.routers import Router
+
+log = logging.getLogger("finerouter.eval")
+
+
+def single_models(test: Split, models: list[str]) -> dict[str, dict[str, float]]:
+    with np.errstate(all="ignore"):
+        q, c = np.nanmean(test.quality, axis=0), np.nanmean(test.cost, axis=0)
+    return {m: {"quality": float(q[j]), "cost": float(c[j])} for j, m in enumerate(models)}
+
+
+def evaluate(data: EvalData, routers: list[Router], subject: str | None = None, seed: int = 0) -> dict[str, Any]:
+    test = data.test
+    quality = np.nan_to_num(test.quality)  # masked below: no router may pick a model without an outcome
+    available = ~np.isnan(test.quality)
+    cost = np.where(available, np.nan_to_num(test.cost), np.inf)
+    singles = single_models(test, data.models)
+    complete = [m for j, m in enumerate(data.models) if available[:, j].all()]
+    best_single = max(complete or data.models, key=lambda m: (singles[m]["quality"], -singles[m]["cost"]))
+    cheapest = min(data.models, key=lambda m: singles[m]["cost"])
+    c_min = min(s["cost"] for s in singles.values())
+    c_max = max(s["cost"] for s in singles.values())
+    pick = oracle_choice(test.quality, test.cost)
+    oracle_q, oracle_c = outcome_of(pick, quality, cost)
+    results: dict[str, Any] = {
+        "test_prompts": len(test),
+        "cost_unit": data.cost_unit,
+        "single_models": singles,
+        "best_single_model": {"model": best_single, **singles[best_single]},
+        "cheapest_model": {"model": cheapest, **singles[cheapest]},
+        "oracle": {"quality": oracle_q, "cost": oracle_c},
+        "routers": {},
+    }
+    per_prompt: dict[str, np.ndarray] = {}
+    fit_view = dataclasses.replace(data, test=None)  # routers never see the test split while fitting
+    for router in routers:
+        started = time.perf_counter()
+        router.fit(fit_view)
+        scores = np.where(available, router.scores(test), np.nan)
+        expected_cost = np.where(available, np.broadcast_to(data.model_cost, scores.shape), np.nan)
+        points = []
+        for tau in TAUS:
+            choice = choose_tolerance(scores, expected_cost, tau)
+            q, c = outcome_of(choice, quality, cost)
+            points.append({"tau": tau, "quality": q, "cost": c})
+            if tau == 0.0:
+                per_prompt[router.name] = quality[np.arange(len(choice)), choice]
+                by_source = _by_source(test, per_prompt[router.name])
+        curve = np.array([[p["cost"], p["quality"]] for p in points])
+        reach = cost_to_reach(curve, singles[best_single]["quality"])
+        results["routers"][router.name] = {
+            "quality": points[0]["quality"],
+            "cost": points[0]["cost"],
+            "pct_of_oracle": points[0]["quality"] / oracle_q if oracle_q else None,
+            "aiq": aiq(curve, c_min, c_max),
+            "quality_at_best_single_cost": quality_at_cost(curve, singles[best_single]["cost"]),
+            "cost_to_match_best_single": reach,
+            "cost_ratio_to_best_single": None if reach is None else reach / singles[best_single]["cost"],
+            "curve": points,
+            "by_source": by_source,
+            "fit_seconds": round(time.perf_counter() - started, 2),
+        }
+        log.info("%-20s quality %.4f cost %.4f", router.name, points[0]["quality"], points[0]["cost"])
+    if subject in per_prompt:
+        results["bootstrap_vs_subject"] = {
+            name: paired_bootstrap(per_prompt[subject], other, seed=seed)
+            for name, other in per_prompt.items()
+            if name != subject
+        }
+        results["bootstrap_subject"] = subject
+    return results
+
+
+def _by_source(split: Split, chosen_quality: np.ndarray) -> dict[str, dict[str, float]]:
+    sources = split.prompts["source"].fillna("(none)").to_numpy()
+    out = {}
+    for source in np.unique(sources):
+        mask = sources == source
+        out[str(source)] = {"prompts": int(mask.sum()), "quality": float(chosen_quality[mask].mean())}
+    return out

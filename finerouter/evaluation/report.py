@@ -1,0 +1,92 @@
+"""report.md, results.json and pareto.png from the harness's results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from finerouter.evaluation import metrics
+
+
+def write_report(results: dict[str, Any], out: Path, title: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "report.md").write_text(markdown(results, title))
+    pareto_plot(results, out / "pareto.png", title)
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def markdown(results: dict[str, Any], title: str) -> str:
+    best, oracle = results["best_single_model"], results["oracle"]
+    unit = results["cost_unit"]
+    lines = [
+        f"# {title}",
+        "",
+        f"{results['test_prompts']:,} test prompts. Cost unit: {unit}. Routers are fitted on train and tuned on dev;",
+        "quality and cost below are at tolerance tau = 0 (each router's predicted best model).",
+        "",
+        f"Best single model: **{best['model']}** quality {_fmt(best['quality'])} at cost {_fmt(best['cost'], 4)}. "
+        f"Oracle: {_fmt(oracle['quality'])} at {_fmt(oracle['cost'], 4)}.",
+        "",
+        "| router | quality | cost | % of oracle | AIQ | quality at best single's cost "
+        "| cost to match best single (ratio) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, r in results["routers"].items():
+        ratio = "" if r["cost_ratio_to_best_single"] is None else f" ({r['cost_ratio_to_best_single']:.2f}x)"
+        lines.append(
+            f"| {name} | {_fmt(r['quality'])} | {_fmt(r['cost'], 4)} | {_fmt(100 * (r['pct_of_oracle'] or 0), 1)}% "
+            f"| {_fmt(r['aiq'])} | {_fmt(r['quality_at_best_single_cost'])} "
+            f"| {_fmt(r['cost_to_match_best_single'], 4)}{ratio} |"
+        )
+    lines += ["", "Single models:", "", "| model | quality | cost |", "| --- | --- | --- |"]
+    for m, s in sorted(results["single_models"].items(), key=lambda kv: -kv[1]["quality"]):
+        lines.append(f"| {m} | {_fmt(s['quality'])} | {_fmt(s['cost'], 4)} |")
+    if "bootstrap_vs_subject" in results:
+        subject = results["bootstrap_subject"]
+        lines += [
+            "",
+            f"Paired bootstrap (2,000 resamples) of mean quality difference, {subject} minus each router:",
+            "",
+        ]
+        lines += ["| router | difference | 95% interval |", "| --- | --- | --- |"]
+        for name, b in results["bootstrap_vs_subject"].items():
+            lines.append(f"| {name} | {b['mean']:+.4f} | [{b['ci_low']:+.4f}, {b['ci_high']:+.4f}] |")
+    lines += ["", "## Per source (quality at tau = 0)", ""]
+    names = list(results["routers"])
+    lines += ["| source | prompts | " + " | ".join(names) + " |", "| --- | --- |" + " --- |" * len(names)]
+    sources = next(iter(results["routers"].values()))["by_source"] if names else {}
+    for source, s in sources.items():
+        cells = " | ".join(_fmt(results["routers"][n]["by_source"][source]["quality"]) for n in names)
+        lines.append(f"| {source} | {s['prompts']} | {cells} |")
+    lines += ["", "## Conventions", "", metrics.__doc__.strip(), ""]
+    return "\n".join(lines)
+
+
+def pareto_plot(results: dict[str, Any], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 7), dpi=120)
+    for name, r in results["routers"].items():
+        pts = sorted((p["cost"], p["quality"]) for p in r["curve"])
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, linewidth=1.5, label=name)
+    for m, s in results["single_models"].items():
+        ax.scatter(s["cost"], s["quality"], marker="s", color="black", s=18, zorder=3)
+        ax.annotate(m, (s["cost"], s["quality"]), fontsize=7, xytext=(4, -3), textcoords="offset points")
+    o = results["oracle"]
+    ax.scatter(o["cost"], o["quality"], marker="*", color="gold", edgecolor="black", s=160, zorder=4, label="oracle")
+    ax.set_xlabel(f"mean cost per prompt ({results['cost_unit']})")
+    ax.set_ylabel("mean quality on test")
+    ax.set_title(f"{title}: cost-quality (router curves sweep tolerance tau; squares = single models)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
