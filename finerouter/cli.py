@@ -57,7 +57,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
     routers = build_routers(args.routers.split(","), args.run, args.seed)
     subject = "finerouter-stage1" if "finerouter-stage1" in args.routers else None
-    results = evaluate(data, routers, subject=subject, seed=args.seed)
+    results = evaluate(data, routers, subject=subject, seed=args.seed, sweep=args.sweep)
     write_report(results, args.out, args.title)
     print((args.out / "report.md").read_text())
     return 0
@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--encoder", default="minilm")
     ev.add_argument("--title", default="Router evaluation")
     ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--sweep", choices=["tau", "lambda"], default="tau", help="cost setting traced by the curves")
     ev.set_defaults(func=cmd_eval)
 
     from jobs.rebuild import build_parser as rebuild_parser

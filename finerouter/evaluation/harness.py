@@ -12,9 +12,10 @@ import numpy as np
 from finerouter.data.stats import oracle_choice
 from finerouter.evaluation.data import EvalData, Split
 from finerouter.evaluation.metrics import (
-    TAUS,
+    SWEEPS,
     aiq,
     choose_tolerance,
+    choose_willingness,
     cost_to_reach,
     outcome_of,
     paired_bootstrap,
@@ -31,7 +32,13 @@ def single_models(test: Split, models: list[str]) -> dict[str, dict[str, float]]
     return {m: {"quality": float(q[j]), "cost": float(c[j])} for j, m in enumerate(models)}
 
 
-def evaluate(data: EvalData, routers: list[Router], subject: str | None = None, seed: int = 0) -> dict[str, Any]:
+def evaluate(
+    data: EvalData, routers: list[Router], subject: str | None = None, seed: int = 0, sweep: str = "tau"
+) -> dict[str, Any]:
+    """Fit, score and measure every router; `sweep` traces curves by tolerance tau or willingness-to-pay lambda."""
+    if sweep not in SWEEPS:
+        raise ValueError(f"unknown sweep {sweep!r}; valid: {', '.join(SWEEPS)}")
+    choose = choose_tolerance if sweep == "tau" else choose_willingness
     test = data.test
     quality = np.nan_to_num(test.quality)  # masked below: no router may pick a model without an outcome
     available = ~np.isnan(test.quality)
@@ -46,6 +53,7 @@ def evaluate(data: EvalData, routers: list[Router], subject: str | None = None, 
     oracle_q, oracle_c = outcome_of(pick, quality, cost)
     results: dict[str, Any] = {
         "test_prompts": len(test),
+        "sweep": sweep,
         "cost_unit": data.cost_unit,
         "single_models": singles,
         "best_single_model": {"model": best_single, **singles[best_single]},
@@ -61,11 +69,11 @@ def evaluate(data: EvalData, routers: list[Router], subject: str | None = None, 
         scores = np.where(available, router.scores(test), np.nan)
         expected_cost = np.where(available, np.broadcast_to(data.model_cost, scores.shape), np.nan)
         points = []
-        for tau in TAUS:
-            choice = choose_tolerance(scores, expected_cost, tau)
+        for value in SWEEPS[sweep]:
+            choice = choose(scores, expected_cost, value)
             q, c = outcome_of(choice, quality, cost)
-            points.append({"tau": tau, "quality": q, "cost": c})
-            if tau == 0.0:
+            points.append({sweep: value, "quality": q, "cost": c})
+            if value == 0.0:
                 per_prompt[router.name] = quality[np.arange(len(choice)), choice]
                 by_source = _by_source(test, per_prompt[router.name])
         curve = np.array([[p["cost"], p["quality"]] for p in points])

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 TAUS = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
+LAMBDAS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
+SWEEPS = {"tau": TAUS, "lambda": LAMBDAS}
 
 
 def choose_tolerance(scores: np.ndarray, cost: np.ndarray, tau: float) -> np.ndarray:

@@ -27,7 +27,8 @@ def markdown(results: dict[str, Any], title: str) -> str:
         f"# {title}",
         "",
         f"{results['test_prompts']:,} test prompts. Cost unit: {unit}. Routers are fitted on train and tuned on dev;",
-        "quality and cost below are at tolerance tau = 0 (each router's predicted best model).",
+        f"quality and cost below are at {results['sweep']} = 0 (each router's predicted best model); curves and AIQ "
+        f"sweep {results['sweep']}.",
         "",
         f"Best single model: **{best['model']}** quality {_fmt(best['quality'])} at cost {_fmt(best['cost'], 4)}. "
         f"Oracle: {_fmt(oracle['quality'])} at {_fmt(oracle['cost'], 4)}.",
@@ -84,7 +85,7 @@ def pareto_plot(results: dict[str, Any], path: Path, title: str) -> None:
     ax.scatter(o["cost"], o["quality"], marker="*", color="gold", edgecolor="black", s=160, zorder=4, label="oracle")
     ax.set_xlabel(f"mean cost per prompt ({results['cost_unit']})")
     ax.set_ylabel("mean quality on test")
-    ax.set_title(f"{title}: cost-quality (router curves sweep tolerance tau; squares = single models)")
+    ax.set_title(f"{title}: cost-quality (router curves sweep {results['sweep']}; squares = single models)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

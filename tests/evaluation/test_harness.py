@@ -56,6 +56,11 @@ def test_report_files(data, tmp_path) -> None:
     report = (tmp_path / "report.md").read_text()
     assert "| knn |" in report and "Paired bootstrap" in report and "AIQ is the" in report
     assert (tmp_path / "pareto.png").stat().st_size > 10_000
+    by_lambda = evaluate(data, build_routers(["knn"], None), sweep="lambda")["routers"]["knn"]
+    assert by_lambda["quality"] == results["routers"]["knn"]["quality"]  # lambda = 0 is tau = 0
+    assert [p["lambda"] for p in by_lambda["curve"]][:2] == [0.0, 0.01]
+    costs = [p["cost"] for p in by_lambda["curve"]]
+    assert costs[-1] < costs[0]  # paying less as lambda grows
     with pytest.raises(ConfigError, match="unknown router 'gpt'; valid routers: random, knn"):
         build_routers(["gpt"], None)
     with pytest.raises(ConfigError, match="needs a rebuild's artifacts"):
