@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+(?:\.\d+)?)?(?![\w])|-?\.\d+")
+NUMBER = re.compile(r"(?<![\w.])-?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)(?:/\d+(?:\.\d+)?)?")
 _ANSWER_KEY = re.compile(r'"answer"\s*:\s*')
 _JSON_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)
 _BARE_VALUE = re.compile(r"([^,\s}\]]+)")

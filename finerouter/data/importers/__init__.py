@@ -30,6 +30,7 @@ FORMATS: dict[str, str] = {
     "dcrouter-json": "finerouter.data.importers.dcrouter_json:import_dcrouter_json",
     "mmlu-pro": "finerouter.data.importers.mmlu_pro:import_mmlu_pro",
     "routerbench": "finerouter.data.importers.routerbench:import_routerbench",
+    "zeroeval": "finerouter.data.importers.zeroeval:import_zeroeval",
 }
 
 
