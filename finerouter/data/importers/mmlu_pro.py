@@ -1,11 +1,19 @@
 """`mmlu-pro`: TIGER-AI-Lab MMLU-Pro per-model outputs (`model_outputs_<model>_5shots.zip`).
 
-Each zip holds one JSON list of `question_id, question, options, answer, answer_index, cot_content, category,
-src, pred` and the response in `generated_text` or `model_outputs`. Quality = (pred == answer); a missing
-pred is a wrong answer. The prompt is the question followed by its options lettered "A. ...", one per line.
-With a price table, tokens of the prompt and of the stored response are counted (the `minilm` tokenizer by
-default) and the cost of each call computed; the 5-shot context the models saw is not stored, so input
-tokens cover the question and options only.
+A source is a directory (every `*.zip` and `*.json` in it) or single `.zip` / `.json` files; each holds one JSON
+list of `question_id, question, options, answer, answer_index, cot_content, category, src, pred` and the response
+in `generated_text` or `model_outputs`. The model is the file name between `model_outputs_` and `_<n>shots`.
+
+- prompt_id = "mmlu-pro/<question_id>"; prompt = the question, then its options one per line as "A. ...",
+  "B. ..."; source = `src`, category = `category`; splits are assigned by hash later.
+- quality = 1.0 when `pred == answer`, else 0.0 (a missing pred is a wrong answer).
+- Files hold different revisions of some questions (fixed answers, options or text). The revision most files
+  hold (ties: the first in file-name order) defines the prompt; a record of another revision is rejected,
+  since it was graded against a different question. Text differing only in whitespace is the same question.
+- Records that are not JSON objects, lack question_id / question / answer / options, or repeat a question_id
+  within one file are rejected with their reason (table "source").
+- input_tokens = tokens of the prompt above (the 5-shot context the models saw is not stored), output_tokens =
+  tokens of the response, counted with `options.tokenizer`; with a price table, cost = the call's USD cost.
 """
 
 from __future__ import annotations
@@ -13,7 +21,9 @@ from __future__ import annotations
 import ast
 import json
 import re
+import string
 import zipfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +36,11 @@ from finerouter.data.tokens import count_tokens
 from finerouter.data.validate import rejected_records
 from finerouter.errors import DataError
 
-LETTERS = "ABCDEFGHIJKLMNOP"
+LETTERS = string.ascii_uppercase
+RESPONSE_KEYS = ("generated_text", "model_outputs")
 _NAME = re.compile(r"^model_outputs_(?P<model>.+?)_\d+shots$")
-REQUIRED = ("question_id", "question", "answer")
+# a question's revision: text without whitespace, options, answer
+Version = tuple[str, str, str]
 
 
 def model_name(path: Path) -> str:
@@ -37,129 +49,161 @@ def model_name(path: Path) -> str:
     return match["model"] if match else stem
 
 
+def source_files(sources: list[Path]) -> list[Path]:
+    files: dict[Path, Path] = {}
+    for source in sources:
+        found = sorted([*source.glob("*.zip"), *source.glob("*.json")]) if source.is_dir() else [source]
+        files.update((p.resolve(), p) for p in found)
+    if not files:
+        raise DataError(f"mmlu-pro: no .zip or .json files in {[str(s) for s in sources]}")
+    by_model: dict[str, list[str]] = {}
+    for path in files.values():
+        by_model.setdefault(model_name(path), []).append(str(path))
+    clashes = {m: p for m, p in by_model.items() if len(p) > 1}
+    if clashes:
+        raise DataError(f"mmlu-pro: several files give the same model: {clashes}; keep one file per model")
+    return sorted(files.values(), key=lambda p: p.name)
+
+
 def read_entries(path: Path) -> list[Any]:
     try:
         if path.suffix == ".zip":
             with zipfile.ZipFile(path) as archive:
                 members = [n for n in archive.namelist() if n.endswith(".json")]
                 if len(members) != 1:
-                    raise DataError(f"{path}: expected one .json inside the zip, found {members}")
+                    raise DataError(f"{path}: expected one .json file inside the zip, found {members}")
                 data = json.loads(archive.read(members[0]))
         else:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_bytes())
     except (zipfile.BadZipFile, OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(f"{path}: not a readable MMLU-Pro output file: {exc}") from exc
     if not isinstance(data, list):
-        raise DataError(f"{path}: expected a JSON list of question records, got {type(data).__name__}")
+        raise DataError(f"{path}: expected a JSON list of question records, got a JSON {type(data).__name__}")
     return data
 
 
-def format_prompt(question: str, options: Any) -> str:
+def parse_options(options: Any) -> list[str] | None:
     if isinstance(options, str):
         try:
             options = ast.literal_eval(options)
         except (ValueError, SyntaxError):
-            options = [options]
-    lines = [question.strip()]
-    if isinstance(options, list):
-        lines += [f"{LETTERS[i]}. {opt}" for i, opt in enumerate(options[: len(LETTERS)])]
-    return "\n".join(lines)
+            return None
+    if not isinstance(options, list | tuple) or not 0 < len(options) <= len(LETTERS):
+        return None
+    return [str(opt) for opt in options]
+
+
+def format_prompt(question: str, options: list[str]) -> str:
+    return "\n".join([question.strip(), *(f"{LETTERS[i]}. {opt}" for i, opt in enumerate(options))])
+
+
+def check_entry(entry: Any) -> str | None:
+    """Why a source entry cannot give an outcome, or None."""
+    if not isinstance(entry, dict):
+        return "entry is not a question record (not a JSON object)"
+    missing = [k for k in ("question_id", "question", "answer") if entry.get(k) in (None, "")]
+    if missing:
+        return f"question record lacks {missing}"
+    if not isinstance(entry["question"], str) or not isinstance(entry["answer"], str):
+        return "question and answer must be strings"
+    if parse_options(entry.get("options")) is None:
+        return f"options missing or not a list of 1 to {len(LETTERS)} choices"
+    return None
 
 
 def import_mmlu_pro(sources: list[Path], options: ImportOptions) -> RawTable:
-    files = sorted(
-        p for s in sources for p in ([s] if s.is_file() else [*s.glob("*.zip"), *s.glob("*.json")])
-    )  # fmt: skip
-    if not files:
-        raise DataError(f"mmlu-pro: no .zip or .json files in {[str(s) for s in sources]}")
-    prompts: dict[str, dict[str, Any]] = {}
-    outcomes: list[dict[str, Any]] = []
+    files = source_files(sources)
+    prices = PriceTable.load(options.prices) if options.prices else None
+    if prices:
+        prices.require([model_name(p) for p in files])
     rejected: list[tuple[Any, str]] = []
-    per_file: dict[str, dict[str, int]] = {}
-    identities: dict[str, tuple[str, str]] = {}
-    text_revisions = 0
+    per_file: dict[str, dict[str, Any]] = {}
+    prompts: dict[str, dict[Version, dict[str, Any]]] = {}  # prompt_id -> revision -> prompt row
+    tally: Counter[tuple[str, Version]] = Counter()
+    interned: dict[Version, Version] = {}
+    rows: dict[str, list[Any]] = {k: [] for k in ("prompt_id", "model", "quality", "response", "version", "at")}
     for path in files:
-        model = model_name(path)
-        entries = read_entries(path)
-        seen: set[str] = set()
-        before_out, before_rej = len(outcomes), len(rejected)
+        model, entries, seen = model_name(path), read_entries(path), set()
+        stats = per_file[path.name] = {"model": model, "entries": len(entries), "outcomes": 0, "rejected": 0}
         for i, entry in enumerate(entries):
-            where = {"file": path.name, "index": i}
-            if not isinstance(entry, dict):
-                rejected.append(({**where, "entry": entry}, "entry is not a question record (not a JSON object)"))
+            reason = check_entry(entry)
+            pid = f"mmlu-pro/{entry['question_id']}" if reason is None else ""
+            if reason is None and pid in seen:
+                reason = "question_id repeated within one model's file (first kept)"
+            if reason is not None:
+                rejected.append(({"file": path.name, "index": i, "entry": entry}, reason))
+                stats["rejected"] += 1
                 continue
-            missing = [k for k in REQUIRED if entry.get(k) in (None, "")]
-            if missing:
-                rejected.append(({**where, "entry": entry}, f"question record lacks {missing}"))
-                continue
-            qid = f"mmlu-pro/{entry['question_id']}"
-            if qid in seen:
-                rejected.append(
-                    ({**where, "entry": entry}, "question_id repeated within one model's file (first kept)")
-                )
-                continue
-            identity = (str(entry.get("options")), str(entry["answer"]))
-            known = prompts.setdefault(
-                qid,
+            seen.add(pid)
+            choices = parse_options(entry["options"]) or []
+            version = ("".join(entry["question"].split()), json.dumps(choices), entry["answer"].strip())
+            version = interned.setdefault(version, version)  # one copy per revision, not per file
+            prompts.setdefault(pid, {}).setdefault(
+                version,
                 {
-                    "prompt_id": qid,
-                    "prompt": format_prompt(str(entry["question"]), entry.get("options")),
+                    "prompt_id": pid,
+                    "prompt": format_prompt(entry["question"], choices),
                     "source": entry.get("src"),
                     "category": entry.get("category"),
                 },
             )
-            first_identity = identities.setdefault(qid, identity)
-            if first_identity != identity:
-                rejected.append(
-                    ({**where, "entry": entry}, "options or answer differ from the same question_id elsewhere")
-                )
-                continue
-            if known["prompt"] != format_prompt(str(entry["question"]), entry.get("options")):
-                text_revisions += 1  # same id, options and answer; the dataset fixed typos in the text
-            seen.add(qid)
-            response = entry.get("generated_text", entry.get("model_outputs"))
+            tally[pid, version] += 1
             pred = entry.get("pred")
-            outcomes.append(
-                {
-                    "prompt_id": qid,
-                    "model": model,
-                    "quality": float(pred is not None and str(pred).strip() == str(entry["answer"]).strip()),
-                    "response": response if isinstance(response, str) else None,
-                }
-            )
-        per_file[path.name] = {
-            "model": model, "entries": len(entries), "outcomes": len(outcomes) - before_out,
-            "rejected": len(rejected) - before_rej,
-        }  # fmt: skip
-    frame = pd.DataFrame(outcomes)
-    prompt_frame = pd.DataFrame(list(prompts.values()))
-    models = sorted(frame["model"].unique())
-    report: dict[str, Any] = {
-        "files": per_file,
-        "records_rejected": len(rejected),
-        "models": len(models),
-        "question_text_revisions": text_revisions,
-        "question_text_rule": "a question_id's first text is kept; later files whose text differs only by "
-        "revision (same options and answer) keep their outcome and are counted here",
-    }
-    if options.prices:
-        prices = PriceTable.load(options.prices)
+            response = next((entry[k] for k in RESPONSE_KEYS if isinstance(entry.get(k), str)), None)
+            for key, value in (
+                ("prompt_id", pid),
+                ("model", model),
+                ("quality", float(isinstance(pred, str) and pred.strip() == version[2])),
+                ("response", response),
+                ("version", version),
+                ("at", (path.name, i, entry["question_id"], pred)),
+            ):
+                rows[key].append(value)
+    if not rows["prompt_id"]:
+        raise DataError(f"mmlu-pro: no usable question records in {[str(f) for f in files]}")
+
+    # the revision most files hold; max() keeps the first revision seen among equal counts
+    chosen = {pid: max(versions, key=lambda v: tally[pid, v]) for pid, versions in prompts.items()}
+    keep = [chosen[pid] == v for pid, v in zip(rows["prompt_id"], rows["version"], strict=True)]
+    for pid, version, (name, i, qid, pred), kept in zip(
+        rows["prompt_id"], rows["version"], rows["at"], keep, strict=True
+    ):
+        if not kept:
+            differ = [f for f, a, b in zip(("text", "options", "answer"), version, chosen[pid], strict=True) if a != b]
+            record = {"file": name, "index": i, "question_id": qid, "pred": pred, "answer": version[2]}
+            reason = f"another revision of this question than most files hold (differs in {' and '.join(differ)})"
+            rejected.append((record, reason))
+            per_file[name]["rejected"] += 1
+    outcomes = pd.DataFrame({k: rows[k] for k in ("prompt_id", "model", "quality", "response")})[keep]
+    outcomes = outcomes.reset_index(drop=True)
+    for stats in per_file.values():
+        stats["outcomes"] = stats["entries"] - stats["rejected"]
+    prompt_frame = pd.DataFrame([prompts[pid][v] for pid, v in chosen.items()])
+    models = list(dict.fromkeys(outcomes["model"]))
+
+    input_tokens = pd.Series(count_tokens(list(prompt_frame["prompt"]), options.tokenizer), prompt_frame["prompt_id"])
+    outcomes["input_tokens"] = input_tokens.reindex(outcomes["prompt_id"]).to_numpy()
+    outcomes["output_tokens"] = count_tokens(list(outcomes["response"]), options.tokenizer)
+    outcomes["cost"] = None
+    if prices:
         model_frame = prices.models_frame(models)
-        prompt_tokens = pd.Series(
-            count_tokens(list(prompt_frame["prompt"]), options.tokenizer), prompt_frame["prompt_id"]
-        )
-        frame["input_tokens"] = prompt_tokens.loc[frame["prompt_id"]].to_numpy()
-        frame["output_tokens"] = count_tokens(list(frame["response"]), options.tokenizer)
-        frame["cost"] = 0.0
-        for model, rows in frame.groupby("model").groups.items():
-            frame.loc[rows, "cost"] = prices.call_cost(
-                model, frame.loc[rows, "input_tokens"], frame.loc[rows, "output_tokens"]
-            )
-        report["tokens"] = (
-            f"counted with the {options.tokenizer!r} tokenizer: input = question + options (the 5-shot context "
-            "is not stored), output = the stored response"
-        )
+        outcomes["cost"] = 0.0
+        for model, index in outcomes.groupby("model").groups.items():
+            part = outcomes.loc[index]
+            outcomes.loc[index, "cost"] = prices.call_cost(str(model), part["input_tokens"], part["output_tokens"])
     else:
         model_frame = unpriced_models_frame(models)
-        report["tokens"] = "not counted (no price table given)"
-    return RawTable(prompt_frame, model_frame, frame, rejected_records("source", rejected), report)
+    report: dict[str, Any] = {
+        "files": per_file,
+        "records_read": sum(s["entries"] for s in per_file.values()),
+        "outcomes": len(outcomes),
+        "records_rejected": len(rejected),
+        "models": len(models),
+        "questions_with_several_revisions": sum(len(v) > 1 for v in prompts.values()),
+        "tokens": f"counted with the {options.tokenizer!r} tokenizer, no special tokens, no truncation: input = "
+        "question + lettered options (the 5-shot context is not stored), output = the stored response",
+        "cost": "input_tokens x input_price + output_tokens x output_price (USD per 1M tokens)"
+        if prices
+        else "none (no price table given)",
+    }
+    return RawTable(prompt_frame, model_frame, outcomes, rejected_records("source", rejected), report)
