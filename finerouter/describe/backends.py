@@ -16,7 +16,8 @@ ENGINE_RETRIES = 1  # extra passes over rows the vLLM engine failed; the HTTP cl
 
 
 def from_prompt(prompts: pd.DataFrame, chars: int) -> pd.DataFrame:
-    text = prompts["prompt"].astype(str).str.split().str.join(" ").str.slice(0, chars)
+    # Verbatim (only cut to length), so a short prompt's description is the same text and is embedded once.
+    text = prompts["prompt"].astype(str).str.slice(0, chars)
     return pd.DataFrame(
         {"prompt_id": prompts["prompt_id"].to_numpy(), "description": text.to_numpy(), "status": "from_prompt",
          "error": None, "backend": "prompt"}

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 class DescribeStage(Stage):
     name = "describe"
     inputs = ("import",)
+    version = 2  # 2: the `prompt` backend keeps the prompt verbatim (no whitespace collapsing)
 
     def __init__(self, config: RebuildConfig | None = None) -> None:
         self.needs_ray = bool(config and config.describe.backend != "prompt")  # type: ignore[misc]

@@ -76,7 +76,7 @@ def test_prompt_backend_keeps_every_row() -> None:
     prompts = pd.DataFrame({"prompt_id": ["a", "b"], "prompt": ["  What   is\n2+2? ", "x" * 5000]})
     out = describe(prompts, DescribeConfig(prompt_backend_chars=100))
     assert list(out["prompt_id"]) == ["a", "b"] and (out["status"] == "from_prompt").all()
-    assert out["description"].iloc[0] == "What is 2+2?" and len(out["description"].iloc[1]) == 100
+    assert out["description"].iloc[0] == "  What   is\n2+2? " and len(out["description"].iloc[1]) == 100
     with pytest.raises(ValueError, match="need an LLM backend"):
         summarize({0: ["x"]}, DescribeConfig())
 
