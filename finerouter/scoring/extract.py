@@ -130,6 +130,18 @@ def answer_phrase(text: str) -> str | None:
     return matches[-1].group("rest").strip() if matches else None
 
 
+def stated_answer(text: str) -> tuple[str, str] | None:
+    """The answer a response states, by the first rule that finds one: JSON `answer`, last \\boxed{}, "answer is"."""
+    field = json_answer(text)
+    if field:
+        return field, "json answer"
+    boxes = boxed(text)
+    if boxes:
+        return boxes[-1], "boxed"
+    phrase = answer_phrase(text)
+    return (phrase, "answer phrase") if phrase else None
+
+
 def numbers(text: str) -> list[str]:
     return [m.group() for m in NUMBER.finditer(text)]
 

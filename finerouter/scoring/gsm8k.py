@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from finerouter.scoring.base import GradeResult, failed, never_raises
-from finerouter.scoring.extract import answer_phrase, boxed, json_answer, numbers, to_float
+from finerouter.scoring.extract import numbers, stated_answer, to_float
 
 _HASHES = re.compile(r"####\s*([^\n]*)")
 
@@ -23,14 +23,7 @@ def answer_span(text: str) -> tuple[str, str] | None:
     hashes = _HASHES.findall(text)
     if hashes and hashes[-1].strip():
         return hashes[-1], "####"
-    field = json_answer(text)
-    if field:
-        return field, "json answer"
-    boxes = boxed(text)
-    if boxes:
-        return boxes[-1], "boxed"
-    phrase = answer_phrase(text)
-    return (phrase, "answer phrase") if phrase else None
+    return stated_answer(text)
 
 
 def final_number(text: str) -> tuple[float, str] | None:

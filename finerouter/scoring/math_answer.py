@@ -9,7 +9,7 @@ from itertools import permutations
 from typing import Any
 
 from finerouter.scoring.base import GradeResult, failed, never_raises
-from finerouter.scoring.extract import answer_phrase, boxed, json_answer
+from finerouter.scoring.extract import stated_answer
 from finerouter.scoring.math_norm import normalize_math, split_top_level, strip_brackets
 from finerouter.scoring.math_sympy import sympy_equal
 
@@ -21,15 +21,10 @@ _WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")
 
 def answer_span(text: str) -> tuple[str, str] | None:
     """The stated final answer: JSON answer field, last \\boxed{}, "final answer is ...", or a one-line response."""
-    field = json_answer(text)
-    if field:
-        return field, "json answer"
-    boxes = boxed(text)
-    if boxes:
-        return boxes[-1], "boxed"
-    phrase = answer_phrase(text)
-    if phrase:
-        return re.sub(r"^\$(.*?)\$.*$", r"\1", phrase).rstrip(". "), "answer phrase"
+    found = stated_answer(text)
+    if found:
+        span, how = found
+        return (re.sub(r"^\$(.*?)\$.*$", r"\1", span).rstrip(". "), how) if how == "answer phrase" else found
     stripped = text.strip()
     if stripped and len(stripped) <= 200 and "\n" not in stripped:
         return stripped, "whole response"
