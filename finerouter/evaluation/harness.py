@@ -24,12 +24,16 @@ from finerouter.evaluation.metrics import (
 from finerouter.evaluation.routers import Router
 
 log = logging.getLogger("finerouter.eval")
+MIN_SINGLE_COVERAGE = 0.95  # share of test prompts a model needs outcomes on to be the "best single model"
 
 
 def single_models(test: Split, models: list[str]) -> dict[str, dict[str, float]]:
     with np.errstate(all="ignore"):
         q, c = np.nanmean(test.quality, axis=0), np.nanmean(test.cost, axis=0)
-    return {m: {"quality": float(q[j]), "cost": float(c[j])} for j, m in enumerate(models)}
+    covered = (~np.isnan(test.quality)).mean(axis=0)
+    return {
+        m: {"quality": float(q[j]), "cost": float(c[j]), "coverage": float(covered[j])} for j, m in enumerate(models)
+    }
 
 
 def evaluate(
@@ -44,8 +48,10 @@ def evaluate(
     available = ~np.isnan(test.quality)
     cost = np.where(available, np.nan_to_num(test.cost), np.inf)
     singles = single_models(test, data.models)
-    complete = [m for j, m in enumerate(data.models) if available[:, j].all()]
-    best_single = max(complete or data.models, key=lambda m: (singles[m]["quality"], -singles[m]["cost"]))
+    # A model missing a few outcomes (e.g. rejected records) still counts; one covering little of test does not.
+    coverage = available.mean(axis=0)
+    eligible = [m for j, m in enumerate(data.models) if coverage[j] >= MIN_SINGLE_COVERAGE] or data.models
+    best_single = max(eligible, key=lambda m: (singles[m]["quality"], -singles[m]["cost"]))
     cheapest = min(data.models, key=lambda m: singles[m]["cost"])
     c_min = min(s["cost"] for s in singles.values())
     c_max = max(s["cost"] for s in singles.values())

@@ -20,6 +20,11 @@ def _fmt(x: float | None, digits: int = 3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
+def _cost(x: float | None) -> str:
+    """Costs span USD per call (1e-5) to USD per 1M tokens (10): four significant digits."""
+    return "n/a" if x is None else f"{x:.4g}"
+
+
 def markdown(results: dict[str, Any], title: str) -> str:
     best, oracle = results["best_single_model"], results["oracle"]
     unit = results["cost_unit"]
@@ -30,8 +35,8 @@ def markdown(results: dict[str, Any], title: str) -> str:
         f"quality and cost below are at {results['sweep']} = 0 (each router's predicted best model); curves and AIQ "
         f"sweep {results['sweep']}.",
         "",
-        f"Best single model: **{best['model']}** quality {_fmt(best['quality'])} at cost {_fmt(best['cost'], 4)}. "
-        f"Oracle: {_fmt(oracle['quality'])} at {_fmt(oracle['cost'], 4)}.",
+        f"Best single model (outcomes on >= 95% of test): **{best['model']}** quality {_fmt(best['quality'])} at cost "
+        f"{_cost(best['cost'])}. Oracle: {_fmt(oracle['quality'])} at {_cost(oracle['cost'])}.",
         "",
         "| router | quality | cost | % of oracle | AIQ | quality at best single's cost "
         "| cost to match best single (ratio) |",
@@ -40,13 +45,13 @@ def markdown(results: dict[str, Any], title: str) -> str:
     for name, r in results["routers"].items():
         ratio = "" if r["cost_ratio_to_best_single"] is None else f" ({r['cost_ratio_to_best_single']:.2f}x)"
         lines.append(
-            f"| {name} | {_fmt(r['quality'])} | {_fmt(r['cost'], 4)} | {_fmt(100 * (r['pct_of_oracle'] or 0), 1)}% "
+            f"| {name} | {_fmt(r['quality'])} | {_cost(r['cost'])} | {_fmt(100 * (r['pct_of_oracle'] or 0), 1)}% "
             f"| {_fmt(r['aiq'])} | {_fmt(r['quality_at_best_single_cost'])} "
-            f"| {_fmt(r['cost_to_match_best_single'], 4)}{ratio} |"
+            f"| {_cost(r['cost_to_match_best_single'])}{ratio} |"
         )
-    lines += ["", "Single models:", "", "| model | quality | cost |", "| --- | --- | --- |"]
+    lines += ["", "Single models:", "", "| model | quality | cost | test coverage |", "| --- | --- | --- | --- |"]
     for m, s in sorted(results["single_models"].items(), key=lambda kv: -kv[1]["quality"]):
-        lines.append(f"| {m} | {_fmt(s['quality'])} | {_fmt(s['cost'], 4)} |")
+        lines.append(f"| {m} | {_fmt(s['quality'])} | {_cost(s['cost'])} | {s['coverage']:.1%} |")
     if "bootstrap_vs_subject" in results:
         subject = results["bootstrap_subject"]
         lines += [
