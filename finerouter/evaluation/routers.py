@@ -99,7 +99,7 @@ class Stage1Router(Router):
 
     def assign(self, split: Split) -> np.ndarray:
         sims = split.emb @ self.train_emb.T
-        nearest = np.argpartition(-sims, self.k, axis=1)[:, : self.k]
+        nearest = np.argsort(-sims, axis=1, kind="stable")[:, : self.k]
         votes = self.train_tasks[nearest].astype(int)
         return np.array([np.bincount(v - v.min()).argmax() + v.min() for v in votes])
 

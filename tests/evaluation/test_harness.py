@@ -65,3 +65,14 @@ def test_report_files(data, tmp_path) -> None:
         build_routers(["gpt"], None)
     with pytest.raises(ConfigError, match="needs a rebuild's artifacts"):
         build_routers(["finerouter-stage1"], None)
+
+
+def test_stage1_vote_with_fewer_train_prompts_than_k() -> None:
+    from finerouter.evaluation.data import Split
+    from finerouter.evaluation.routers import Stage1Router
+
+    router = Stage1Router(run_dir=None, k=10)  # type: ignore[arg-type]
+    router.train_emb = np.eye(3, dtype=np.float32)
+    router.train_tasks = np.array([0, 1, 1])
+    query = Split(prompts=None, quality=np.zeros((2, 1)), cost=np.zeros((2, 1)), emb=np.eye(3, dtype=np.float32)[:2])
+    assert router.assign(query).tolist() == [1, 1]  # majority of all three train prompts
