@@ -26,7 +26,7 @@ def split_stats(table: RoutingTable) -> dict[str, Any]:
     if len(table.prompts) == 0:
         return {"prompts": 0}
     with np.errstate(invalid="ignore"):
-        mean_q = np.nanmean(np.where(np.isnan(quality), np.nan, quality), axis=0)
+        mean_q = np.nanmean(quality, axis=0)
         mean_c = np.nanmean(cost, axis=0) if table.cost_basis != "none" else np.full(len(models), np.nan)
     coverage = (~np.isnan(quality)).mean(axis=0)
     order = np.lexsort((np.nan_to_num(mean_c, nan=np.inf), -np.nan_to_num(mean_q, nan=-1)))

@@ -11,10 +11,24 @@ import pandas as pd
 from finerouter.discovery.discover import OTHERS
 
 
+def describe_note(backend: str, status: dict[str, int]) -> str:
+    if backend == "prompt":
+        return (
+            "Descriptions: backend `prompt`, no LLM: each prompt's own text (truncated) stands in for its description."
+        )
+    counts = ", ".join(f"{v:,} {k}" for k, v in sorted(status.items()))
+    return f"Descriptions: written by the `{backend}` backend ({counts}; failed rows fall back to the prompt text)."
+
+
 def task_report(
-    tasks: pd.DataFrame, prompts: pd.DataFrame, labels: np.ndarray, models: list[str], metrics: dict[str, Any]
+    tasks: pd.DataFrame,
+    prompts: pd.DataFrame,
+    labels: np.ndarray,
+    models: list[str],
+    metrics: dict[str, Any],
+    descriptions: str = "",
 ) -> str:
-    lines = ["# Discovered tasks", ""]
+    lines = ["# Discovered tasks", "", *([descriptions, ""] if descriptions else [])]
     lines.append(
         f"{metrics['tasks']} tasks over {len(labels):,} train prompts; {metrics['others_share']:.1%} in Others."
     )

@@ -40,12 +40,12 @@ def build_tasks(
     task_ids = [int(t) for t in np.unique(labels) if t != OTHERS]
     if (labels == OTHERS).any():
         task_ids.append(OTHERS)
-    group = np.searchsorted(np.array(sorted(task_ids)), labels)
-    fused_all = fuse_rankings(ranks, group, len(task_ids), k_rrf)
+    ordered = np.array(sorted(task_ids))  # fusion groups are indexed in sorted task-id order
+    fused_all = fuse_rankings(ranks, np.searchsorted(ordered, labels), len(task_ids), k_rrf)
     rows, summary_emb = [], []
     for task in task_ids:
         members = np.flatnonzero(labels == task)
-        fused = fused_all[np.searchsorted(np.array(sorted(task_ids)), task)]
+        fused = fused_all[np.searchsorted(ordered, task)]
         centre = np.median(emb[members], axis=0)
         centre /= max(float(np.linalg.norm(centre)), 1e-12)
         medoid = members[int(np.argmax(emb[members] @ centre))]

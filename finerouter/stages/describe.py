@@ -37,6 +37,4 @@ class DescribeStage(Stage):
         described.to_parquet(ctx.out_dir / DESCRIPTIONS.split("/")[1], index=False)
         counts = {str(k): int(v) for k, v in described["status"].value_counts().items()}
         ctx.log.info("descriptions (%s backend): %s", ctx.config.describe.backend, counts)
-        if ctx.config.describe.backend == "prompt":
-            ctx.log.info("describe.backend is 'prompt': no LLM; each prompt's own text (truncated) stands in")
         return {"backend": ctx.config.describe.backend, "rows": len(described), "status": counts}

@@ -76,12 +76,13 @@ def _llm_summaries(tasks: pd.DataFrame, task_emb: np.ndarray, labels: np.ndarray
 class TaskReportStage(Stage):
     name = "task_report"
     inputs = ("tasks", "import", "preferences", "embed", "describe")
+    version = 2  # 2: the report names the description backend
 
     def config_key(self, config: RebuildConfig) -> Any:
         return {"p": config.discovery.rbo.p, "seed": config.seed}
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        from finerouter.discovery.report import task_map, task_report, top_labels
+        from finerouter.discovery.report import describe_note, task_map, task_report, top_labels
 
         view = train_view(ctx.run_dir)
         tasks = pd.read_parquet(ctx.run_dir / TASKS)
@@ -96,7 +97,10 @@ class TaskReportStage(Stage):
         metrics["tasks"] = int((tasks["task_id"] != OTHERS).sum())
         metrics["others_share"] = round(float((labels == OTHERS).mean()), 4)
         (ctx.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        (ctx.out_dir / "task_report.md").write_text(task_report(tasks, prompts, labels, view.models, metrics))
+        described = json.loads((ctx.run_dir / "describe" / "_COMPLETE.json").read_text())["stats"]
+        note = describe_note(ctx.config.describe.backend, described.get("status", {}))
+        metrics["descriptions"] = note
+        (ctx.out_dir / "task_report.md").write_text(task_report(tasks, prompts, labels, view.models, metrics, note))
         names = top_labels(tasks, labels, prompts["source"]) if prompts["source"].notna().any() else None
         task_map(tasks, np.load(ctx.run_dir / "tasks/task_embeddings.npy"), ctx.out_dir / "tasks_map.png", names)
         ctx.log.info("task discovery metrics: %s", metrics)

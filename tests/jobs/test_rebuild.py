@@ -52,6 +52,7 @@ def test_demo_rebuild_runs_then_skips_then_reruns_what_changed(tmp_path: Path, r
     assert (run / "task_report/task_report.md").exists() and (run / "task_report/tasks_map.png").exists()
     metrics = json.loads((run / "task_report/metrics.json").read_text())
     assert metrics["within_task_rbo"] > metrics["random_grouping_rbo"]
+    assert "backend `prompt`, no LLM" in (run / "task_report/task_report.md").read_text()
     results = json.loads((run / "evaluate/results.json").read_text())
     assert {"knn", "finerouter-stage1", "random"} <= set(results["routers"])
     assert (run / "evaluate/report.md").exists() and (run / "evaluate/pareto.png").exists()
