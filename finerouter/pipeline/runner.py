@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finerouter.pipeline.fingerprint import fingerprint_tree, fingerprint_value
-from finerouter.pipeline.stage import MARKER_FILE, Stage, StageContext
+from finerouter.pipeline.stage import MARKER_FILE, Stage, StageContext, read_marker
 
 if TYPE_CHECKING:
     from finerouter.config import RebuildConfig
@@ -48,16 +48,6 @@ def stage_key(stage: Stage, config: RebuildConfig, run_dir: Path) -> str:
             "external": external,
         }
     )
-
-
-def read_marker(stage_dir: Path) -> dict[str, Any] | None:
-    marker = stage_dir / MARKER_FILE
-    if not marker.exists():
-        return None
-    try:
-        return json.loads(marker.read_text())
-    except json.JSONDecodeError:
-        return None
 
 
 def run_stages(config: RebuildConfig, stages: list[Stage], force: frozenset[str] = frozenset()) -> list[StageOutcome]:

@@ -7,6 +7,7 @@ keys a completion marker on all of that, so a rerun skips a stage whose key is u
 
 from __future__ import annotations
 
+import json
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -19,6 +20,17 @@ if TYPE_CHECKING:
 MARKER_FILE = "_COMPLETE.json"
 
 
+def read_marker(stage_dir: Path) -> dict[str, Any] | None:
+    """A stage's completion marker, or None when it has not completed (or the marker is unreadable)."""
+    marker = stage_dir / MARKER_FILE
+    if not marker.exists():
+        return None
+    try:
+        return json.loads(marker.read_text())
+    except json.JSONDecodeError:
+        return None
+
+
 @dataclass
 class StageContext:
     config: RebuildConfig
@@ -29,6 +41,13 @@ class StageContext:
     def input_dir(self, stage: str) -> Path:
         """The output directory of an upstream stage (only ones listed in `inputs`)."""
         return self.run_dir / stage
+
+    def input_stats(self, stage: str) -> dict[str, Any]:
+        """The stats an upstream stage recorded in its completion marker."""
+        marker = read_marker(self.input_dir(stage))
+        if marker is None:
+            raise RuntimeError(f"stage {stage!r} has not completed; its outputs are needed here")
+        return marker.get("stats", {})
 
 
 class Stage(ABC):

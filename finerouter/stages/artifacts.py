@@ -38,12 +38,16 @@ def train_table(run_dir: Path) -> RoutingTable:
 class TrainView:
     """The train prompts in one fixed order, with everything stage 1 computes about them."""
 
-    prompt_ids: np.ndarray
+    prompts: pd.DataFrame
     descriptions: list[str]
     embeddings: np.ndarray
     quality: np.ndarray
     prefs: np.ndarray
     models: list[str]
+
+    @property
+    def prompt_ids(self) -> np.ndarray:
+        return self.prompts["prompt_id"].to_numpy()
 
     @property
     def ranks(self) -> np.ndarray:
@@ -56,7 +60,7 @@ def train_view(run_dir: Path) -> TrainView:
     if list(described["prompt_id"]) != list(table.prompts["prompt_id"]):
         raise RuntimeError("descriptions are not aligned with the train prompts; rerun with --force describe")
     return TrainView(
-        prompt_ids=table.prompts["prompt_id"].to_numpy(),
+        prompts=table.prompts,
         descriptions=list(described["text"]),
         embeddings=np.load(run_dir / DESC_EMB),
         quality=table.quality_matrix(),

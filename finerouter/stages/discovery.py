@@ -95,7 +95,7 @@ class CommunitiesStage(Stage):
         view = train_view(ctx.run_dir)
         frame = pd.read_parquet(ctx.run_dir / EDGES)
         edges = Edges(*(frame[c].to_numpy() for c in ("src", "dst", "weight", "cosine", "rbo")))
-        first = (edges, json.loads((ctx.run_dir / "graph" / "_COMPLETE.json").read_text())["stats"])
+        first = (edges, ctx.input_stats("graph"))
         labels, levels = discover(view.embeddings, view.ranks, ctx.config.discovery, ctx.config.seed, first_level=first)
         pd.DataFrame({"prompt_id": view.prompt_ids, "community": labels}).to_parquet(
             ctx.out_dir / "communities.parquet", index=False

@@ -12,7 +12,7 @@ from finerouter.discovery.discover import OTHERS
 from finerouter.discovery.quality import label_agreement, rbo_vs_random
 from finerouter.discovery.tasks import build_tasks
 from finerouter.pipeline.stage import Stage, StageContext
-from finerouter.stages.artifacts import ASSIGNMENTS, COMMUNITIES, TASKS, load_table, train_view
+from finerouter.stages.artifacts import ASSIGNMENTS, COMMUNITIES, TASKS, train_view
 
 if TYPE_CHECKING:
     from finerouter.config import RebuildConfig
@@ -87,7 +87,7 @@ class TaskReportStage(Stage):
         view = train_view(ctx.run_dir)
         tasks = pd.read_parquet(ctx.run_dir / TASKS)
         assigned = pd.read_parquet(ctx.run_dir / ASSIGNMENTS)
-        prompts = load_table(ctx.run_dir).prompts.set_index("prompt_id").loc[assigned["prompt_id"]]
+        prompts = view.prompts.set_index("prompt_id").loc[assigned["prompt_id"]]
         labels = assigned["task_id"].to_numpy()
         metrics: dict[str, Any] = rbo_vs_random(labels, view.ranks, ctx.config.discovery.rbo.p, ctx.config.seed)
         for column in ("source", "category"):
@@ -97,8 +97,7 @@ class TaskReportStage(Stage):
         metrics["tasks"] = int((tasks["task_id"] != OTHERS).sum())
         metrics["others_share"] = round(float((labels == OTHERS).mean()), 4)
         (ctx.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        described = json.loads((ctx.run_dir / "describe" / "_COMPLETE.json").read_text())["stats"]
-        note = describe_note(ctx.config.describe.backend, described.get("status", {}))
+        note = describe_note(ctx.config.describe.backend, ctx.input_stats("describe").get("status", {}))
         metrics["descriptions"] = note
         (ctx.out_dir / "task_report.md").write_text(task_report(tasks, prompts, labels, view.models, metrics, note))
         names = top_labels(tasks, labels, prompts["source"]) if prompts["source"].notna().any() else None
