@@ -19,3 +19,7 @@ class MissingDependencyError(FineRouterError):
     def __init__(self, package: str, purpose: str, install: str) -> None:
         super().__init__(f"{purpose} needs the package '{package}', which is not installed. Install it with: {install}")
         self.package = package
+
+
+class InvalidRequestError(FineRouterError):
+    """A routing request is invalid: an empty prompt, an unknown model, a cost bound no model meets."""
