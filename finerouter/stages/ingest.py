@@ -22,19 +22,23 @@ def table_path(run_dir: Path) -> Path:
 class ImportStage(Stage):
     name = "import"
 
+    def __init__(self, config: RebuildConfig | None = None) -> None:
+        if config is not None and config.data.format == "generated":
+            self.inputs = ("score",)  # type: ignore[misc]  # the graded generations are this run's source
+
     def config_key(self, config: RebuildConfig) -> Any:
         data = config.data
         key = {"format": data.format, "split": data.split, "tokenizer": data.tokenizer}
         if data.format == "synthetic":
             key["synthetic"] = data.synthetic
-        else:
+        elif data.format != "generated":
             key["sources"] = [p.resolve() for p in data.sources]
             key["prices"] = data.prices.resolve() if data.prices else None
         return key
 
     def external_inputs(self, config: RebuildConfig) -> list[Path]:
         data = config.data
-        if data.format == "synthetic":
+        if data.format in ("synthetic", "generated"):
             return []
         return [*data.sources, *([data.prices] if data.prices else [])]
 
@@ -45,6 +49,11 @@ class ImportStage(Stage):
 
             ctx.log.info("generating the SIMULATED benchmark (%s prompts)", data.synthetic.n_prompts)
             raw = generate_synthetic(data.synthetic)
+        elif data.format == "generated":
+            from finerouter.generate.table import raw_table
+
+            raw = raw_table(ctx.input_dir("score"))
+            raw.report.setdefault("format", "generated")
         else:
             options = ImportOptions(prices=data.prices, tokenizer=data.tokenizer)
             raw = run_importer(data.format, data.sources, options)
