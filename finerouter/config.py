@@ -18,7 +18,7 @@ from finerouter.embed.config import EmbedConfig
 from finerouter.errors import ConfigError
 from finerouter.generate.config import GenerationConfig
 
-DATA_FORMATS = ("synthetic", "generated", *sorted(FORMATS))  # generated: the `generation` section's output
+DATA_FORMATS = ("synthetic", *sorted(FORMATS), "generated")  # generated: the `generation` section's output
 
 
 class _Strict(BaseModel):

@@ -50,7 +50,8 @@ class OpenAIGenerate(BatchStage):
     def transform(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         assert self.client is not None
         results = self.client.complete_all([json.loads(m) for m in batch["messages_json"]])
-        errors = [r.error or (None if (r.text or "").strip() else "empty response") for r in results]
+        # An empty answer is the model's answer (graded 0), not a failure: only transport errors are retried.
+        errors = [r.error or (None if r.text is not None else "no text in the response") for r in results]
         return {
             "response": np.array([r.text for r in results], dtype=object),
             "error": np.array(errors, dtype=object),
@@ -102,12 +103,12 @@ def run_vllm(pending: pd.DataFrame, model: CandidateModel, retries: int) -> pd.D
 
 
 def _from_engine(out: pd.DataFrame, attempt: int) -> pd.DataFrame:
-    empty = out["error"].isna() & ~out["generated"].map(lambda t: isinstance(t, str) and bool(t.strip()))
+    no_text = out["error"].isna() & ~out["generated"].map(lambda t: isinstance(t, str))
     return pd.DataFrame(
         {
             "key": out["key"].to_numpy(),
             "response": out["generated"].to_numpy(),
-            "error": out["error"].where(~empty, "empty response").to_numpy(),
+            "error": out["error"].where(~no_text, "no text returned by the engine").to_numpy(),
             "input_tokens": out["input_tokens"].to_numpy(),
             "output_tokens": out["output_tokens"].to_numpy(),
             "attempts": attempt,

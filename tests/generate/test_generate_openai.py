@@ -36,6 +36,9 @@ ANSWERS = {
 }
 
 
+MULTIPLE_CHOICE = {"grader": "multiple_choice", "options": {"options": 3}}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -59,8 +62,7 @@ def config(tmp_path: Path, url: str) -> RebuildConfig:
             "data": {"format": "generated", "split": {"train": 0.6, "dev": 0.2, "test": 0.2}},
             "generation": {
                 "prompts": str(write_prompts(tmp_path / "prompts.jsonl")),
-                "graders": {"gsm8k": "gsm8k", "nq": {"grader": "f1"}, "mmlu": {"grader": "multiple_choice",
-                            "options": {"options": 3}}},  # fmt: skip
+                "graders": {"gsm8k": "gsm8k", "nq": {"grader": "f1"}, "mmlu": MULTIPLE_CHOICE},
                 "models": [
                     {"name": "strong", "engine": {**engine, "model": "strong"}, "prices": price},
                     {"name": "flaky", "engine": {**engine, "model": "flaky"}, "prices": price},
@@ -93,7 +95,8 @@ def test_generation_retries_records_failures_and_reruns_only_what_failed(tmp_pat
         assert gen["by_model"]["flaky"] == {"reused": 0, "generated": 5, "failed": 0}  # 429 x2, 500 x1 retried
         assert gen["by_model"]["dead"] == {"reused": 0, "generated": 0, "failed": 5}
         assert gen["by_model"]["offline"] == {"reused": 0, "generated": 0, "failed": 5}
-        assert FakeChat.calls[("flaky", PROMPTS[1]["prompt"])] == 3 and FakeChat.calls[("flaky", PROMPTS[2]["prompt"])] == 2
+        assert FakeChat.calls[("flaky", PROMPTS[1]["prompt"])] == 3  # two 429s, then an answer
+        assert FakeChat.calls[("flaky", PROMPTS[2]["prompt"])] == 2  # one 500, then an answer
         assert calls_by_model()["dead"] == 5 * 2  # first try + max_retries=1
 
         responses = pd.read_parquet(cfg.run_dir / "generate" / "responses.parquet")

@@ -23,6 +23,8 @@ def demo_config(tmp_path: Path, *extra: str):
 
 
 STAGES = [
+    "generate",  # no generation section: runs once, records `configured: false`
+    "score",
     "import",
     "stats",
     "describe",
