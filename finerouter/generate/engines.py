@@ -73,7 +73,7 @@ def run_openai(pending: pd.DataFrame, model: CandidateModel) -> pd.DataFrame:
         _client(model, key).probe()  # a dead endpoint or a refused key: one error for every pending pair
     except FineRouterError as exc:
         log.warning("%s: %s; its %d pending pairs are recorded as failed", model.name, exc, len(pending))
-        return _all_failed(pending, str(exc), attempts=0)
+        return failed_rows(pending, str(exc), attempts=0)
     frame = pd.DataFrame({"row": np.arange(len(pending)), "messages_json": pending["messages_json"].to_numpy()})
     stage = OpenAIGenerate(model, key)
     out = map_stage(ray.data.from_pandas(frame), stage, batch_size=max(engine.concurrency * 4, 16)).to_pandas()
@@ -116,11 +116,10 @@ def _from_engine(out: pd.DataFrame, attempt: int) -> pd.DataFrame:
     )
 
 
-def _all_failed(pending: pd.DataFrame, error: str, attempts: int) -> pd.DataFrame:
-    return pd.DataFrame(
-        {"key": pending["key"].to_numpy(), "response": None, "error": error, "input_tokens": None,
-         "output_tokens": None, "attempts": attempts}
-    )  # fmt: skip
+def failed_rows(pending: pd.DataFrame, error: str, attempts: int) -> pd.DataFrame:
+    """Every pending request failed with `error` (ENGINE_COLUMNS)."""
+    frame = pd.DataFrame({"key": pending["key"].to_numpy()}).reindex(columns=ENGINE_COLUMNS)
+    return frame.assign(error=error, attempts=attempts)
 
 
 def run_model(pending: pd.DataFrame, model: CandidateModel, engine_retries: int) -> pd.DataFrame:

@@ -156,3 +156,37 @@ def test_changed_sampling_regenerates_that_model_only(tmp_path: Path, ray_local)
         gen = stats(main(RebuildConfig.model_validate(data), until=["generate"]), "generate")
         assert gen["by_model"]["strong"] == {"reused": 0, "generated": 5, "failed": 0}
         assert gen["by_model"]["flaky"]["reused"] == 5 and gen["by_model"]["dead"]["reused"] == 5
+
+
+def test_batches_after_an_all_failed_one_are_not_sent_and_engine_errors_are_recorded(
+    tmp_path: Path, ray_local, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from finerouter.generate import run
+    from finerouter.generate.prompts import load_requests
+    from finerouter.generate.store import ResultStore
+
+    real_run_model = run.run_model
+
+    def run_model(pending, model, retries):
+        if model.name == "boom":
+            raise RuntimeError("engine actor died")
+        return real_run_model(pending, model, retries)
+
+    monkeypatch.setattr(run, "run_model", run_model)
+    with serve(ANSWERS) as url:
+        data = config(tmp_path, url).generation.model_dump(mode="json")
+        dead, boom = data["models"][2], {**data["models"][0], "name": "boom"}
+        dead["engine"]["max_retries"] = 0
+        data.update(models=[dead, boom], checkpoint_rows=2)
+        cfg = RebuildConfig.model_validate({"data": {"format": "generated"}, "generation": data}).generation
+        requests, _ = load_requests(cfg)
+        results, stats = run.generate_all(cfg, requests, ResultStore(tmp_path / "none", tmp_path / "cache", None))
+    assert stats == {"dead": {"reused": 0, "generated": 0, "failed": 5}, "boom": {"reused": 0, "generated": 0,
+                     "failed": 5}}  # fmt: skip
+    assert calls_by_model() == {"dead": 2}  # the first batch of two; the other three pairs were not sent
+    dead_rows = results[results["model"] == "dead"]
+    assert list(dead_rows["attempts"]) == [1, 1, 0, 0, 0]
+    assert dead_rows["error"].iloc[2].startswith("not sent: all 2 requests of the batch before failed (HTTP 500")
+    boom_rows = results[results["model"] == "boom"]
+    assert boom_rows["error"].str.contains("engine error: RuntimeError: engine actor died").all()
+    assert len(list((tmp_path / "cache").glob("part-*.parquet"))) == 6  # every batch checkpointed
