@@ -18,12 +18,10 @@ SCORED_COLUMNS = [
 ]  # fmt: skip
 
 
-def _grade_one(args: tuple[str, str | None, str, dict, str]) -> tuple[float, str | None]:
-    grader, response, reference_json, options, prompt = args
-    kw = dict(options)
-    if grader == "code":
-        kw.setdefault("prompt", prompt)  # a HumanEval-style completion continues the prompt's function
-    result = grade(grader, response, json.loads(reference_json), **kw)
+def _grade_one(args: tuple[str, str | None, str, dict]) -> tuple[float, str | None]:
+    # A HumanEval completion is joined to its function through the reference's own `prompt` / `entry_point`.
+    grader, response, reference_json, options = args
+    result = grade(grader, response, json.loads(reference_json), **options)
     return result.score, result.reason
 
 
@@ -32,7 +30,7 @@ def score(cfg: GenerationConfig, requests: pd.DataFrame, results: pd.DataFrame) 
     merged = results.merge(requests, on="prompt_id", how="left", validate="many_to_one")
     ok = (merged["status"] == "ok").to_numpy()
     jobs = [
-        (row.grader, row.response, row.reference_json, cfg.graders[row.source].options, row.prompt)
+        (row.grader, row.response, row.reference_json, cfg.graders[row.source].options)
         for row in merged[ok].itertuples(index=False)
     ]
     with ThreadPoolExecutor(max_workers=cfg.grading_workers) as pool:
