@@ -80,5 +80,5 @@ def test_llmrouter_rebuild(tmp_path: Path, shared_data: Path) -> None:
 
 
 def test_unknown_stage_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(FineRouterError, match="unknown stage 'embedding'; stages are: import, stats, describe"):
+    with pytest.raises(FineRouterError, match="unknown stage 'embedding'; stages are: generate, score, import, stats, describe"):
         main(demo_config(tmp_path), force=["embedding"])
