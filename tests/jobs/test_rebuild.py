@@ -80,5 +80,6 @@ def test_llmrouter_rebuild(tmp_path: Path, shared_data: Path) -> None:
 
 
 def test_unknown_stage_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(FineRouterError, match="unknown stage 'embedding'; stages are: generate, score, import, stats, describe"):
+    expected = "unknown stage 'embedding'; stages are: generate, score, import, stats, describe"
+    with pytest.raises(FineRouterError, match=expected):
         main(demo_config(tmp_path), force=["embedding"])
