@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -37,4 +39,29 @@ def ensure_ray(cfg: RayConfig) -> None:
             include_dashboard=cfg.dashboard,
             namespace=cfg.namespace,
             logging_level=logging.WARNING,
+        )
+
+
+def submission_id() -> str | None:
+    """The `ray job submit` id when this process is a submitted job's driver, else None."""
+    raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
+    if not raw:
+        return None
+    try:
+        return json.loads(raw).get("metadata", {}).get("job_submission_id")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+
+
+def warn_if_artifacts_are_ephemeral(artifacts_dir: Path) -> None:
+    """Under `ray job submit` the working directory is Ray's temporary copy of the upload: say so."""
+    job = submission_id()
+    if job and not artifacts_dir.is_absolute():
+        log.warning(
+            "job %s: artifacts_dir %r is relative, so the artifacts go to %s, inside Ray's temporary copy of the "
+            "uploaded working directory; pass --set artifacts_dir=/an/absolute/path (shared storage on a cluster) "
+            "to keep them",
+            job,
+            str(artifacts_dir),
+            artifacts_dir.resolve(),
         )
