@@ -85,7 +85,8 @@ def map_stage(
 ) -> Any:
     """Run `stage` over a `ray.data.Dataset` with a fixed pool of `workers` actors.
 
-    `name` labels the dataset in the Ray dashboard (e.g. "demo/embed"), so the stage is visible there.
+    `name` labels the dataset in the Ray dashboard, so the stage is visible there (e.g. "demo.embed"; no "/":
+    Ray Data names log files after it).
     """
     import ray.data
 

@@ -40,11 +40,25 @@ class StageOutcome:
 
     @property
     def rows(self) -> int | None:
-        """The stage's row count, by the stats convention: `rows`, else `prompts` (None when it reports neither)."""
-        for key in ("rows", "prompts"):
-            if isinstance(self.stats.get(key), int):
-                return self.stats[key]
+        """The stage's row count, read from its stats by the first of ROW_KEYS it reports (None when none)."""
+        for path in ROW_KEYS:
+            value: Any = self.stats
+            for part in path:
+                value = value.get(part) if isinstance(value, dict) else None
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
         return None
+
+
+# Where a stage's stats say how many rows it processed: `rows` or `prompts` by convention; the import stage's
+# kept prompts; the stats stage's whole table; the kNN stage's vectors.
+ROW_KEYS: tuple[tuple[str, ...], ...] = (
+    ("rows",),
+    ("prompts",),
+    ("counts", "prompts", "kept"),
+    ("all", "prompts"),
+    ("n",),
+)
 
 
 def stage_key(stage: Stage, config: RebuildConfig, run_dir: Path) -> str:

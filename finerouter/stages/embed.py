@@ -80,7 +80,7 @@ class EmbedStage(Stage):
             progress=lambda total: Progress(
                 run, self.name, total, unit="texts", interval_s=ray_cfg.progress_interval_s, logger=ctx.log
             ),
-            name=f"{run}/{self.name}",
+            name=f"{run}.{self.name}",
         )
         np.save(ctx.out_dir / "prompt_embeddings.npy", vectors[: len(prompts)])
         table.prompts[["prompt_id", "split"]].to_parquet(ctx.out_dir / "prompt_ids.parquet", index=False)

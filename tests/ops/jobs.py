@@ -1,0 +1,86 @@
+"""Submitting the rebuild to a Ray head the way a user does (`ray job submit`), and reading its results."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+from tests.ops.head import RAY, Head, client_env
+
+REPO = Path(__file__).resolve().parents[2]
+TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+
+
+def demo_overrides(artifacts: Path, run: str, n_prompts: int = 300) -> list[str]:
+    """The demo rebuild, smaller: 300 simulated prompts, 128-row embedding blocks, progress every second."""
+    return [
+        f"artifacts_dir={artifacts}",
+        f"run={run}",
+        f"data.synthetic.n_prompts={n_prompts}",
+        "embed.batch_size=16",
+        "ray.progress_interval_s=1",
+    ]
+
+
+def submit(head: Head, overrides: list[str], config: str = "configs/demo.yaml") -> str:
+    """`ray job submit --no-wait` from the repository root; returns the submission id."""
+    cmd = [
+        str(RAY),
+        "job",
+        "submit",
+        f"--address={head.dashboard_url}",
+        "--working-dir=.",
+        "--runtime-env=jobs/runtime_env.yaml",
+        "--no-wait",
+        "--",
+        "python",
+        "-m",
+        "jobs.rebuild",
+        f"--config={config}",
+        *(f"--set={o}" for o in overrides),
+    ]
+    out = subprocess.run(cmd, cwd=REPO, env=client_env(), capture_output=True, text=True, timeout=180)
+    match = re.search(r"Job '(raysubmit_\w+)' submitted successfully", out.stdout + out.stderr)
+    assert out.returncode == 0 and match, f"ray job submit failed ({out.returncode}):\n{out.stdout}\n{out.stderr}"
+    return match.group(1)
+
+
+def client(head: Head):
+    import os
+
+    os.environ["RAY_AUTH_MODE"] = "token"  # the token is read from ~/.ray/auth_token, as the CLI does
+    from ray.job_submission import JobSubmissionClient
+
+    return JobSubmissionClient(head.dashboard_url)
+
+
+def status(head: Head, job: str) -> str:
+    return str(client(head).get_job_status(job)).rpartition(".")[2]
+
+
+def logs(head: Head, job: str) -> str:
+    return client(head).get_job_logs(job)
+
+
+def wait(head: Head, job: str, timeout_s: float = 600.0, until: str | None = None) -> str:
+    """Poll until the job ends (or, with `until`, a log line matching that regex appears); returns the status."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = status(head, job)
+        if state in TERMINAL:
+            return state
+        if until and re.search(until, logs(head, job), re.MULTILINE):
+            return state
+        time.sleep(2)
+    raise TimeoutError(f"job {job} still {status(head, job)} after {timeout_s} s; logs:\n{logs(head, job)[-4000:]}")
+
+
+def stage_fingerprints(run_dir: Path) -> dict[str, str]:
+    """Each completed stage's content hash of its outputs (from its _COMPLETE.json)."""
+    return {
+        marker.parent.name: json.loads(marker.read_text())["output_fingerprint"]
+        for marker in sorted(run_dir.glob("*/_COMPLETE.json"))
+    }
