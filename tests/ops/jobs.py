@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.ops.head import RAY, Head, client_env
 
@@ -78,9 +80,36 @@ def wait(head: Head, job: str, timeout_s: float = 600.0, until: str | None = Non
     raise TimeoutError(f"job {job} still {status(head, job)} after {timeout_s} s; logs:\n{logs(head, job)[-4000:]}")
 
 
-def stage_fingerprints(run_dir: Path) -> dict[str, str]:
-    """Each completed stage's content hash of its outputs (from its _COMPLETE.json)."""
-    return {
-        marker.parent.name: json.loads(marker.read_text())["output_fingerprint"]
-        for marker in sorted(run_dir.glob("*/_COMPLETE.json"))
-    }
+def comparable_outputs(run_dir: Path) -> dict[str, str]:
+    """sha256 of every output file of every completed stage, minus what legitimately differs between two runs.
+
+    Data files (Parquet, NumPy) count byte for byte. JSON counts without its timings and timestamps (keys
+    `created`, `seconds`, `*_seconds`); Markdown with the run's name replaced; charts (PNG) are renderings of the
+    compared data (one carries the run name in its title) and are left out.
+    """
+    out = {}
+    for marker in sorted(run_dir.glob("*/_COMPLETE.json")):
+        for path in sorted(p for p in marker.parent.rglob("*") if p.is_file() and p != marker):
+            rel = path.relative_to(run_dir).as_posix()
+            if path.suffix == ".png":
+                continue
+            if path.suffix == ".json":
+                data = json.dumps(_without_timings(json.loads(path.read_text())), sort_keys=True).encode()
+            elif path.suffix == ".md":
+                data = path.read_text().replace(run_dir.name, "<run>").encode()
+            else:
+                data = path.read_bytes()
+            out[rel] = hashlib.sha256(data).hexdigest()
+    return out
+
+
+def _without_timings(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _without_timings(v)
+            for k, v in value.items()
+            if k not in ("created", "seconds") and not k.endswith("_seconds")
+        }
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value

@@ -8,22 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.ops.head import Head
-from tests.ops.jobs import REPO, demo_overrides, logs, stage_fingerprints, submit, wait
+from tests.ops.jobs import REPO, comparable_outputs, logs
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def ops_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("ops-artifacts")
-
-
-@pytest.fixture(scope="session")
-def clean_run(ray_head: Head, ops_artifacts: Path) -> tuple[str, Path]:
-    """One uninterrupted demo rebuild through `ray job submit`: the reference the fault drills compare with."""
-    job = submit(ray_head, demo_overrides(ops_artifacts, "clean"))
-    assert wait(ray_head, job) == "SUCCEEDED", logs(ray_head, job)[-6000:]
-    return job, ops_artifacts / "clean"
 
 
 def test_job_submit_runs_the_demo_rebuild(ray_head: Head, clean_run: tuple[str, Path]) -> None:
@@ -45,4 +32,4 @@ def test_job_submit_runs_the_demo_rebuild(ray_head: Head, clean_run: tuple[str, 
     assert all(Path(r).is_file() for r in summary["reports"])
     if "bundle" in stages:  # stage 2's router bundle, once that stage exists
         assert summary["bundle"] and (Path(summary["bundle"]) / "_COMPLETE.json").is_file()
-    assert set(stage_fingerprints(run_dir)) == set(stages)
+    assert {p.split("/")[0] for p in comparable_outputs(run_dir)} == set(stages)

@@ -1,0 +1,75 @@
+"""Fault drills: a Ray worker killed mid-stage and a driver killed mid-rebuild both end in a completed rebuild whose
+outputs equal a clean run's (every data file byte for byte; reports and JSON without timings, see
+`comparable_outputs`)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.ops.head import Head
+from tests.ops.jobs import client, comparable_outputs, demo_overrides, logs, submit, wait
+
+pytestmark = pytest.mark.slow
+
+
+def _alive_map_workers(head: Head, job: str) -> list:
+    from ray.util.state import list_actors
+
+    job_id = client(head).get_job_info(job).job_id
+    if not job_id:
+        return []
+    actors = list_actors(address=head.dashboard_url, filters=[("state", "=", "ALIVE")], detail=True)
+    return [a for a in actors if a.job_id == job_id and "MapWorker" in a.class_name]
+
+
+def test_worker_killed_mid_embed_still_completes_with_clean_outputs(
+    ray_head: Head, clean_run: tuple[str, Path], ops_artifacts: Path
+) -> None:
+    job = submit(ray_head, demo_overrides(ops_artifacts, "worker-kill"))
+    assert wait(ray_head, job, until=r"embed: running") == "RUNNING"
+    # An ALIVE pool actor has loaded its model (constructor done) and holds in-flight blocks of the embed stage.
+    deadline, workers = time.monotonic() + 300, []
+    while not workers and time.monotonic() < deadline:
+        workers = _alive_map_workers(ray_head, job)
+        time.sleep(0.3)
+    assert workers, f"no embed actor came up:\n{logs(ray_head, job)[-3000:]}"
+    victim = workers[0]
+    os.kill(victim.pid, signal.SIGKILL)
+    at_kill = re.findall(r"embed: [\d,]+/[\d,]+ texts", logs(ray_head, job))
+    print(f"killed embed actor pid {victim.pid}; progress lines before the kill: {at_kill}")
+
+    assert wait(ray_head, job) == "SUCCEEDED", logs(ray_head, job)[-6000:]
+    from ray.util.state import get_actor
+
+    assert get_actor(victim.actor_id, address=ray_head.dashboard_url).num_restarts >= 1  # restarted, not replaced
+    assert comparable_outputs(ops_artifacts / "worker-kill") == comparable_outputs(clean_run[1])
+
+
+def test_driver_killed_mid_rebuild_then_rerun_resumes_with_clean_outputs(
+    ray_head: Head, clean_run: tuple[str, Path], ops_artifacts: Path
+) -> None:
+    run_dir = ops_artifacts / "driver-restart"
+    overrides = demo_overrides(ops_artifacts, "driver-restart")
+    first = submit(ray_head, overrides)
+    assert wait(ray_head, first, until=r"embed: running") == "RUNNING"
+    driver_pid = int(re.search(r"driver pid (\d+)", logs(ray_head, first)).group(1))
+    os.kill(driver_pid, signal.SIGKILL)
+    assert wait(ray_head, first) == "FAILED"
+    assert (run_dir / f".embed.tmp-{driver_pid}").is_dir()  # it died inside the embed stage
+    assert not (run_dir / "embed/_COMPLETE.json").exists()
+
+    second = submit(ray_head, overrides)
+    assert wait(ray_head, second) == "SUCCEEDED", logs(ray_head, second)[-6000:]
+    text = logs(ray_head, second)
+    assert f"removed .embed.tmp-{driver_pid}, left by an interrupted run" in text
+    statuses = dict(re.findall(r"^\s+(\w+)\s+(ran|skipped)\s", text, re.MULTILINE))
+    assert [statuses[s] for s in ("import", "stats", "describe")] == ["skipped"] * 3
+    assert statuses["embed"] == "ran"
+    assert not list(run_dir.glob(".*.tmp-*"))
+    assert comparable_outputs(run_dir) == comparable_outputs(clean_run[1])
