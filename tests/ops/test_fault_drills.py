@@ -9,6 +9,7 @@ import re
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,18 +29,23 @@ def _alive_map_workers(head: Head, job: str) -> list:
     return [a for a in actors if a.job_id == job_id and "MapWorker" in a.class_name]
 
 
+def wait_for_embed_actor(head: Head, job: str) -> Any:
+    """An ALIVE actor of the embed pool: its model is loaded (constructor done) and it holds in-flight blocks."""
+    assert wait(head, job, until=r"embed: running") == "RUNNING"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        workers = _alive_map_workers(head, job)
+        if workers:
+            return workers[0]
+        time.sleep(0.3)
+    raise AssertionError(f"no embed actor came up:\n{logs(head, job)[-3000:]}")
+
+
 def test_worker_killed_mid_embed_still_completes_with_clean_outputs(
     ray_head: Head, clean_run: tuple[str, Path], ops_artifacts: Path
 ) -> None:
     job = submit(ray_head, demo_overrides(ops_artifacts, "worker-kill"))
-    assert wait(ray_head, job, until=r"embed: running") == "RUNNING"
-    # An ALIVE pool actor has loaded its model (constructor done) and holds in-flight blocks of the embed stage.
-    deadline, workers = time.monotonic() + 300, []
-    while not workers and time.monotonic() < deadline:
-        workers = _alive_map_workers(ray_head, job)
-        time.sleep(0.3)
-    assert workers, f"no embed actor came up:\n{logs(ray_head, job)[-3000:]}"
-    victim = workers[0]
+    victim = wait_for_embed_actor(ray_head, job)
     os.kill(victim.pid, signal.SIGKILL)
     at_kill = re.findall(r"embed: [\d,]+/[\d,]+ texts", logs(ray_head, job))
     print(f"killed embed actor pid {victim.pid}; progress lines before the kill: {at_kill}")
@@ -57,7 +63,7 @@ def test_driver_killed_mid_rebuild_then_rerun_resumes_with_clean_outputs(
     run_dir = ops_artifacts / "driver-restart"
     overrides = demo_overrides(ops_artifacts, "driver-restart")
     first = submit(ray_head, overrides)
-    assert wait(ray_head, first, until=r"embed: running") == "RUNNING"
+    wait_for_embed_actor(ray_head, first)
     driver_pid = int(re.search(r"driver pid (\d+)", logs(ray_head, first)).group(1))
     os.kill(driver_pid, signal.SIGKILL)
     assert wait(ray_head, first) == "FAILED"
