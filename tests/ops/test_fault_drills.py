@@ -4,6 +4,7 @@ outputs equal a clean run's (every data file byte for byte; reports and JSON wit
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -74,8 +75,10 @@ def test_driver_killed_mid_rebuild_then_rerun_resumes_with_clean_outputs(
     assert wait(ray_head, second) == "SUCCEEDED", logs(ray_head, second)[-6000:]
     text = logs(ray_head, second)
     assert f"removed .embed.tmp-{driver_pid}, left by an interrupted run" in text
-    statuses = dict(re.findall(r"^\s+(\w+)\s+(ran|skipped)\s", text, re.MULTILINE))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    statuses = {stage["name"]: stage["status"] for stage in summary["stages"]}
     assert [statuses[s] for s in ("import", "stats", "describe")] == ["skipped"] * 3
     assert statuses["embed"] == "ran"
+    print(f"killed driver pid {driver_pid} in the embed stage; rerun: {statuses}")
     assert not list(run_dir.glob(".*.tmp-*"))
     assert comparable_outputs(run_dir) == comparable_outputs(clean_run[1])
