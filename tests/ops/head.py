@@ -51,6 +51,19 @@ def client_env() -> dict[str, str]:
     return env
 
 
+def auth_headers() -> dict[str, str]:
+    """The bearer token for the dashboard's HTTP API, from where Ray keeps it.
+
+    Passed explicitly because Ray reads RAY_AUTH_MODE once per process: in a test session that imported Ray
+    earlier without it, setting the variable later changes nothing.
+    """
+    token = os.environ.get("RAY_AUTH_TOKEN")
+    if not token:
+        path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
+        token = path.read_text().strip()
+    return {"Authorization": f"Bearer {token}"}
+
+
 @dataclass
 class Head:
     process: subprocess.Popen

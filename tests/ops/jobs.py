@@ -7,10 +7,12 @@ import json
 import re
 import subprocess
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.ops.head import RAY, Head, client_env
+from tests.ops.head import RAY, Head, auth_headers, client_env
 
 REPO = Path(__file__).resolve().parents[2]
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
@@ -51,12 +53,31 @@ def submit(head: Head, overrides: list[str], config: str = "configs/demo.yaml") 
 
 
 def client(head: Head):
-    import os
-
-    os.environ["RAY_AUTH_MODE"] = "token"  # the token is read from ~/.ray/auth_token, as the CLI does
     from ray.job_submission import JobSubmissionClient
 
-    return JobSubmissionClient(head.dashboard_url)
+    return JobSubmissionClient(head.dashboard_url, headers=auth_headers())
+
+
+def alive_actors(head: Head) -> list[dict[str, Any]]:
+    """ALIVE actors of the head, from the dashboard's state API (what `ray list actors --detail` shows)."""
+    query = urllib.parse.urlencode(
+        {"detail": 1, "limit": 10000, "filter_keys": "state", "filter_predicates": "=", "filter_values": "ALIVE"}
+    )
+    return _get(head, f"/api/v0/actors?{query}")["data"]["result"]["result"]
+
+
+def actor(head: Head, actor_id: str) -> dict[str, Any]:
+    query = urllib.parse.urlencode(
+        {"detail": 1, "filter_keys": "actor_id", "filter_predicates": "=", "filter_values": actor_id}
+    )
+    (found,) = _get(head, f"/api/v0/actors?{query}")["data"]["result"]["result"]
+    return found
+
+
+def _get(head: Head, path: str) -> Any:
+    request = urllib.request.Request(head.dashboard_url + path, headers=auth_headers())
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
 
 
 def status(head: Head, job: str) -> str:
