@@ -80,6 +80,7 @@ class Head:
                 os.killpg(self.process.pid, signal.SIGKILL)  # our own session: we started it with setsid
                 self.process.wait(timeout=30)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+        self.log_path.unlink(missing_ok=True)
 
 
 def start_head(num_cpus: int = 2, timeout_s: float = 120.0) -> Head:
@@ -108,12 +109,15 @@ def start_head(num_cpus: int = 2, timeout_s: float = 120.0) -> Head:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"ray start exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+            message = f"ray start exited with {process.returncode}:\n{log_path.read_text()[-3000:]}"
+            head.stop()
+            raise RuntimeError(message)
         if "Ray runtime started" in log_path.read_text() and _port_open(dashboard_port):
             return head
         time.sleep(1)
+    message = f"the Ray head did not start in {timeout_s} s:\n{log_path.read_text()[-3000:]}"
     head.stop()
-    raise RuntimeError(f"the Ray head did not start in {timeout_s} s:\n{log_path.read_text()[-3000:]}")
+    raise RuntimeError(message)
 
 
 def _port_open(port: int) -> bool:
