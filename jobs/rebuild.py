@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
+from pathlib import Path
 
+import finerouter
 from finerouter.config import RebuildConfig, load_config
 from finerouter.errors import FineRouterError
+from finerouter.pipeline.progress import format_seconds
+from finerouter.pipeline.ray_runtime import submission_id, warn_if_artifacts_are_ephemeral
 from finerouter.pipeline.runner import StageOutcome, run_stages
 from finerouter.stages import STAGE_NAMES, default_stages
 
+log = logging.getLogger("finerouter.rebuild")
+
 
 def main(config: RebuildConfig, force: list[str] | None = None, until: list[str] | None = None) -> list[StageOutcome]:
+    job = submission_id()
+    log.info(
+        "rebuild of run %r -> %s (%sdriver pid %d, code in %s)",
+        config.run,
+        config.run_dir.resolve(),
+        f"Ray job {job}, " if job else "",
+        os.getpid(),
+        Path(finerouter.__file__).parent,
+    )
+    warn_if_artifacts_are_ephemeral(config.artifacts_dir)
     stages = default_stages(config)
     for name in [*(force or []), *(until or [])]:
         if name not in STAGE_NAMES:
@@ -21,11 +39,23 @@ def main(config: RebuildConfig, force: list[str] | None = None, until: list[str]
         last = max(STAGE_NAMES.index(n) for n in until)
         stages = stages[: last + 1]
     outcomes = run_stages(config, stages, force=frozenset(force or []))
-    log = logging.getLogger("finerouter.rebuild")
-    for o in outcomes:
-        log.info("  %-18s %-8s %7.1f s", o.name, o.status, o.seconds)
-    log.info("summary: %s", config.run_dir / "summary.json")
+    log_summary(config.run_dir / "summary.json")
     return outcomes
+
+
+def log_summary(path: Path) -> None:
+    """The final summary in the job log: per-stage status, time and rows, then the reports and the bundle."""
+    summary = json.loads(path.read_text())
+    log.info("rebuild %s %s in %s", summary["run"], summary["status"], format_seconds(summary["seconds"]))
+    log.info("  %-16s %-8s %10s %10s", "stage", "status", "seconds", "rows")
+    for s in summary["stages"]:
+        rows = f"{s['rows']:,}" if s["rows"] is not None else "-"
+        log.info("  %-16s %-8s %10.1f %10s", s["name"], s["status"], s["seconds"], rows)
+    for report in summary["reports"]:
+        log.info("report: %s", report)
+    if summary["bundle"]:
+        log.info("router bundle: %s", summary["bundle"])
+    log.info("summary: %s", path.resolve())
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

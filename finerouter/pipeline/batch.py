@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from finerouter.config import FaultToleranceConfig
 
 
 @dataclass(frozen=True)
@@ -57,11 +60,41 @@ class _StageActor:
         return self.stage(batch)
 
 
-def map_stage(dataset: Any, stage: BatchStage, *, batch_size: int, workers: int = 1) -> Any:
-    """Run `stage` over a `ray.data.Dataset` with a fixed pool of `workers` actors."""
+def fault_tolerance_args(ft: FaultToleranceConfig) -> dict[str, Any]:
+    """Ray actor options of a batch stage's pool: restart a dead actor and resubmit the batches it held."""
+    return {"max_restarts": ft.actor_max_restarts, "max_task_retries": ft.actor_task_retries}
+
+
+def configure_data_context(context: Any, ft: FaultToleranceConfig) -> None:
+    """Ray Data settings of one dataset. No block may be dropped: a failed block fails the stage."""
+    context.max_errored_blocks = 0
+    context.max_consecutive_actor_init_deaths = ft.actor_init_deaths
+    context.wait_for_min_actors_s = ft.actor_start_timeout_s
+    context.execution_no_progress_timeout_s = ft.no_progress_timeout_s
+    context.actor_task_retry_on_errors = False  # a Python exception is a bug or bad data, not a lost worker
+
+
+def map_stage(
+    dataset: Any,
+    stage: BatchStage,
+    *,
+    batch_size: int,
+    workers: int = 1,
+    fault_tolerance: FaultToleranceConfig | None = None,
+    name: str | None = None,
+) -> Any:
+    """Run `stage` over a `ray.data.Dataset` with a fixed pool of `workers` actors.
+
+    `name` labels the dataset in the Ray dashboard, so the stage is visible there (e.g. "demo.embed"; no "/":
+    Ray Data names log files after it).
+    """
     import ray.data
 
-    return dataset.map_batches(
+    from finerouter.config import FaultToleranceConfig
+
+    ft = fault_tolerance or FaultToleranceConfig()
+    configure_data_context(dataset.context, ft)
+    out = dataset.map_batches(
         _StageActor,
         fn_constructor_kwargs={"stage": stage},
         batch_size=batch_size,
@@ -69,4 +102,8 @@ def map_stage(dataset: Any, stage: BatchStage, *, batch_size: int, workers: int 
         compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=stage.resources.num_cpus,
         num_gpus=stage.resources.num_gpus or None,
+        **fault_tolerance_args(ft),
     )
+    if name:
+        out.set_name(name)
+    return out

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from finerouter.config import RayConfig
+    from finerouter.config import FaultToleranceConfig, RayConfig
 
 log = logging.getLogger("finerouter.ray")
 
@@ -38,3 +40,45 @@ def ensure_ray(cfg: RayConfig) -> None:
             namespace=cfg.namespace,
             logging_level=logging.WARNING,
         )
+
+
+def submission_id() -> str | None:
+    """The `ray job submit` id when this process is a submitted job's driver, else None."""
+    raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
+    if not raw:
+        return None
+    try:
+        return json.loads(raw).get("metadata", {}).get("job_submission_id")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+
+
+def warn_if_artifacts_are_ephemeral(artifacts_dir: Path) -> None:
+    """Under `ray job submit` the working directory is Ray's temporary copy of the upload: say so."""
+    job = submission_id()
+    if job and not artifacts_dir.is_absolute():
+        log.warning(
+            "job %s: artifacts_dir %r is relative, so the artifacts go to %s, inside Ray's temporary copy of the "
+            "uploaded working directory; pass --set artifacts_dir=/an/absolute/path (shared storage on a cluster) "
+            "to keep them",
+            job,
+            str(artifacts_dir),
+            artifacts_dir.resolve(),
+        )
+
+
+def train_run_config(ft: FaultToleranceConfig, storage_path: Path, name: str) -> Any:
+    """Ray Train RunConfig with the configured worker-group restarts and kept checkpoints.
+
+    `storage_path` must be visible to every node (the shared artifacts directory on a cluster). Ray Train restores
+    a run with the same `name` and `storage_path` from its latest checkpoint, so a rebuild whose driver died
+    resumes training where it stopped; the training loop reads `ray.train.get_checkpoint()` to continue.
+    """
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig
+
+    return RunConfig(
+        name=name,
+        storage_path=str(storage_path.resolve()),
+        failure_config=FailureConfig(max_failures=ft.train_max_failures),
+        checkpoint_config=CheckpointConfig(num_to_keep=ft.train_checkpoints_to_keep),
+    )

@@ -29,3 +29,13 @@ def test_local_ray_gets_the_configured_resources(monkeypatch: pytest.MonkeyPatch
         assert ray.cluster_resources()["CPU"] == 1
     finally:
         ray.shutdown()
+
+
+def test_train_run_config_carries_the_configured_fault_tolerance(tmp_path) -> None:
+    from finerouter.config import FaultToleranceConfig
+    from finerouter.pipeline.ray_runtime import train_run_config
+
+    ft = FaultToleranceConfig(train_max_failures=5, train_checkpoints_to_keep=3)
+    run = train_run_config(ft, tmp_path / "train", "demo-router")
+    assert run.name == "demo-router" and run.storage_path == str((tmp_path / "train").resolve())
+    assert run.failure_config.max_failures == 5 and run.checkpoint_config.num_to_keep == 3
