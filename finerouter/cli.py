@@ -69,6 +69,19 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from serve_app.local import load_args, run_local
+
+    overrides = {
+        "router.autoscaling.min_replicas": args.min_replicas,
+        "router.autoscaling.max_replicas": args.max_replicas,
+        "router.num_cpus": args.replica_cpus,
+    }
+    app_args = load_args(args.bundle, args.config, overrides)
+    run_local(app_args, args.host, args.port, args.address, args.num_cpus, args.access_log)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from finerouter.data.importers import FORMATS
 
@@ -106,6 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--sweep", choices=["tau", "lambda"], default="tau", help="cost setting traced by the curves")
     ev.set_defaults(func=cmd_eval)
+
+    srv = sub.add_parser("serve", help="serve a router bundle over HTTP with Ray Serve (see docs/serving.md)")
+    srv.add_argument("--bundle", type=Path, help="router bundle directory (overrides `bundle` in --config)")
+    srv.add_argument("--config", type=Path, help="YAML: a Serve config (serve_app/config.yaml) or its app args")
+    srv.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
+    srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--address", help="an existing Ray cluster (default: start a local one)")
+    srv.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
+    srv.add_argument("--min-replicas", type=int, help="router replicas, lower bound of autoscaling")
+    srv.add_argument("--max-replicas", type=int, help="router replicas, upper bound of autoscaling")
+    srv.add_argument("--replica-cpus", type=float, help="CPUs reserved per router replica")
+    srv.add_argument("--access-log", action="store_true", help="log every request (costs ~25%% throughput)")
+    srv.set_defaults(func=cmd_serve)
 
     from jobs.rebuild import build_parser as rebuild_parser
 

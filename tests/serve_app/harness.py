@@ -28,14 +28,13 @@ def serve_on_loopback(args: ServeAppArgs, api_key: str | None = None) -> Iterato
     from serve_app.app import build_app
 
     os.environ.pop("RAY_ADDRESS", None)
-    os.environ["RAY_SERVE_ENABLE_ACCESS_LOG"] = "0"
     started_ray = not ray.is_initialized()
     if started_ray:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     try:
-        serve.run(build_app(args), name="finerouter", route_prefix="/", blocking=False)
+        serve.run(build_app(args), name="finerouter", route_prefix="/", logging_config={"enable_access_log": False})
         base = f"http://127.0.0.1:{port}"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         for _ in range(120):  # the proxy answers a little after serve.run returns
