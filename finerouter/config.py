@@ -16,6 +16,7 @@ from finerouter.describe.config import DescribeConfig
 from finerouter.discovery.discover import DiscoveryConfig
 from finerouter.embed.config import EmbedConfig
 from finerouter.errors import ConfigError
+from finerouter.stage2.config import Stage2Config
 
 DATA_FORMATS = ("synthetic", *sorted(FORMATS))
 
@@ -69,6 +70,7 @@ class RebuildConfig(_Strict):
     describe: DescribeConfig = Field(default_factory=DescribeConfig)
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
+    stage2: Stage2Config = Field(default_factory=Stage2Config)
 
     @model_validator(mode="after")
     def _gpu_backends_need_gpus(self) -> RebuildConfig:
@@ -79,6 +81,7 @@ class RebuildConfig(_Strict):
                 ("discovery.knn.backend: gpu", self.discovery.knn.backend == "gpu"),
                 ("discovery.leiden.backend: gpu", self.discovery.leiden.backend == "gpu"),
                 ("embed.num_gpus > 0", self.embed.num_gpus > 0),
+                ("stage2.scaling.use_gpu: true", self.stage2.scaling.use_gpu),
             )
             if on
         ]

@@ -10,6 +10,7 @@ from finerouter.stages.discovery import CommunitiesStage, GraphStage, KnnStage, 
 from finerouter.stages.embed import EmbedStage
 from finerouter.stages.evaluate import EvaluateStage
 from finerouter.stages.ingest import ImportStage
+from finerouter.stages.stage2 import BundleStage, TrainClassifierStage, TrainRouterStage
 from finerouter.stages.stats import StatsStage
 from finerouter.stages.tasks import TaskReportStage, TasksStage
 
@@ -29,6 +30,9 @@ def default_stages(config: RebuildConfig | None = None) -> list[Stage]:
         CommunitiesStage(),
         TasksStage(),
         TaskReportStage(),
+        TrainClassifierStage(),
+        TrainRouterStage(),
+        BundleStage(),
         EvaluateStage(),
     ]
 
