@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from fastapi.responses import Response, StreamingResponse
+from ray.exceptions import ActorUnavailableError, RayActorError
 
 from finerouter.errors import InvalidRequestError
 from finerouter.routing.decision import RouteDecision
@@ -30,6 +31,7 @@ from serve_app.upstream import UpstreamClient, UpstreamFailure
 
 logger = logging.getLogger("ray.serve")
 _INFO_TTL_S = 2.0
+_REPLICA_ATTEMPTS = 3
 
 
 def current_request_id() -> str:
@@ -64,7 +66,7 @@ class RoutingService:
     async def info(self, fresh: bool = False) -> dict[str, Any]:
         """Bundle version, pool and costs, cached for a moment (a bundle swap shows within _INFO_TTL_S)."""
         if fresh or self._info is None or time.monotonic() - self._info_at > _INFO_TTL_S:
-            self._info = await self._router.info.remote()
+            self._info = await self._call_router("info")
             self._info_at = time.monotonic()
         return self._info
 
@@ -89,8 +91,18 @@ class RoutingService:
                 kind="request_too_large",
             )
 
+    async def _call_router(self, method: str, *args: Any) -> Any:
+        for attempt in range(_REPLICA_ATTEMPTS):
+            try:
+                return await getattr(self._router, method).remote(*args)
+            except (RayActorError, ActorUnavailableError) as exc:
+                # A router replica died with this request on it (a crash, a lost node): routing is stateless, so
+                # another replica can take it.
+                logger.warning("router replica lost (attempt %d/%d): %s", attempt + 1, _REPLICA_ATTEMPTS, exc)
+        raise ApiError(503, "no router replica could take the request; retry shortly", kind="service_unavailable")
+
     async def decide(self, query: RouteQuery) -> RouteDecision:
-        outcome: RouteOutcome = await self._router.route.remote(query)
+        outcome: RouteOutcome = await self._call_router("route", query)
         if outcome.error is not None:
             raise InvalidRequestError(outcome.error)
         decision = outcome.decision

@@ -1,0 +1,159 @@
+"""Load benchmark of the Serve app's POST /v1/route, over loopback HTTP.
+
+Deploys the app (Ray started here with --ray-cpus logical CPUs) on 127.0.0.1, then for each concurrency runs
+closed-loop clients (each sends its next request when the previous answer arrives) for --duration seconds after
+--warmup seconds, with real prompts from a routing table. Prints and optionally writes JSON: requests, failures,
+throughput, latency percentiles, prompt lengths. The load generator shares the machine's cores with the server.
+
+Usage:
+  python benchmarks/serve_load.py --bundle artifacts/llmrouter/bundle \
+      --prompts artifacts/llmrouter/import/table/prompts.parquet --concurrency 1 32 --duration 30
+  python benchmarks/serve_load.py --url http://127.0.0.1:8000 --prompts ... (an app already running)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class LoadResult:
+    concurrency: int
+    duration_s: float
+    latencies_s: list[float] = field(default_factory=list)
+    failures: dict[str, int] = field(default_factory=dict)
+    events: list[tuple[float, bool]] = field(default_factory=list)  # (time since start, ok)
+
+    def summary(self) -> dict[str, Any]:
+        ok = np.asarray(self.latencies_s) * 1000
+        total = len(ok) + sum(self.failures.values())
+        pct = {f"p{q}_ms": round(float(np.percentile(ok, q)), 2) for q in (50, 90, 99)} if len(ok) else {}
+        return {
+            "concurrency": self.concurrency,
+            "duration_s": round(self.duration_s, 2),
+            "requests": total,
+            "ok": len(ok),
+            "failed": sum(self.failures.values()),
+            "failures": self.failures,
+            "throughput_rps": round(len(ok) / self.duration_s, 1),
+            **pct,
+            "mean_ms": round(float(ok.mean()), 2) if len(ok) else None,
+        }
+
+
+def load_prompts(path: Path, limit: int = 2000, seed: int = 0) -> list[str]:
+    prompts = pd.read_parquet(path, columns=["prompt"])["prompt"].astype(str)
+    prompts = prompts[prompts.str.strip().str.len() > 0]
+    return prompts.sample(n=min(limit, len(prompts)), random_state=seed).tolist()
+
+
+def prompt_lengths(prompts: list[str]) -> dict[str, Any]:
+    chars = [len(p) for p in prompts]
+    p90 = int(np.percentile(chars, 90))
+    return {"n": len(prompts), "chars_median": int(statistics.median(chars)), "chars_p90": p90, "chars_max": max(chars)}
+
+
+async def run_load(
+    url: str, prompts: list[str], concurrency: int, duration_s: float, warmup_s: float = 3.0,
+    headers: dict[str, str] | None = None, started_at: float | None = None,
+) -> LoadResult:  # fmt: skip
+    """Closed-loop clients; only requests started after the warm-up count."""
+    result = LoadResult(concurrency, duration_s)
+    begin = time.perf_counter() if started_at is None else started_at
+    measure_from, stop_at = begin + warmup_s, begin + warmup_s + duration_s
+    connector = aiohttp.TCPConnector(limit=concurrency * 2)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as session:
+
+        async def client(worker: int) -> None:
+            i = worker
+            while (start := time.perf_counter()) < stop_at:
+                body = {"prompt": prompts[i % len(prompts)]}
+                i += concurrency
+                try:
+                    async with session.post(f"{url}/v1/route", json=body) as response:
+                        await response.read()
+                        error = None if response.status == 200 else str(response.status)
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    error = type(exc).__name__
+                end = time.perf_counter()
+                if start < measure_from:
+                    continue
+                result.events.append((start - begin, error is None))
+                if error is None:
+                    result.latencies_s.append(end - start)
+                else:
+                    result.failures[error] = result.failures.get(error, 0) + 1
+
+        await asyncio.gather(*(client(w) for w in range(concurrency)))
+    return result
+
+
+def deploy(bundle: Path, ray_cpus: int, replicas: int, replica_cpus: float, max_batch: int, port: int) -> str:
+    import ray
+    from ray import serve
+
+    from serve_app.app import build_app
+    from serve_app.config import ServeAppArgs
+
+    args = ServeAppArgs.model_validate({
+        "bundle": str(bundle),
+        "router": {"max_batch_size": max_batch, "num_cpus": replica_cpus,
+                   "autoscaling": {"min_replicas": replicas, "max_replicas": replicas}},
+    })  # fmt: skip
+    ray.init(num_cpus=ray_cpus, include_dashboard=False, log_to_driver=False)
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app(args), name="finerouter", route_prefix="/", logging_config={"enable_access_log": False})
+    return f"http://127.0.0.1:{port}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--bundle", type=Path, help="deploy this bundle here")
+    target.add_argument("--url", help="an app already serving")
+    parser.add_argument("--prompts", type=Path, required=True, help="a routing table's prompts.parquet")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--ray-cpus", type=int, default=2)
+    parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--replica-cpus", type=float, default=1.0)
+    parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--port", type=int, default=8123)
+    parser.add_argument("--api-key")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+
+    prompts = load_prompts(args.prompts)
+    url = args.url or deploy(args.bundle, args.ray_cpus, args.replicas, args.replica_cpus, args.max_batch, args.port)
+    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else None
+    report: dict[str, Any] = {"prompts": prompt_lengths(prompts), "bundle": str(args.bundle or args.url),
+                              "replicas": args.replicas, "max_batch": args.max_batch, "runs": []}  # fmt: skip
+    if args.bundle:
+        report["bundle_meta"] = {k: v for k, v in json.loads((args.bundle / "bundle.json").read_text()).items()
+                                 if k in ("version", "models", "task_ids")}  # fmt: skip
+        report["bundle_meta"]["task_count"] = len(report["bundle_meta"].pop("task_ids", []))
+    for concurrency in args.concurrency:
+        result = asyncio.run(run_load(url, prompts, concurrency, args.duration, args.warmup, headers))
+        summary = result.summary()
+        report["runs"].append(summary)
+        print(json.dumps(summary))
+    print(json.dumps({k: v for k, v in report.items() if k != "runs"}))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
