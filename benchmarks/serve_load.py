@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 import pandas as pd
+import requests
 
 
 @dataclass
@@ -100,7 +101,10 @@ async def run_load(
     return result
 
 
-def deploy(bundle: Path, ray_cpus: int, replicas: int, replica_cpus: float, max_batch: int, port: int) -> str:
+def deploy(
+    bundle: Path, ray_cpus: int, replicas: int, replica_cpus: float, max_batch: int, port: int,
+    metrics_port: int | None = None,
+) -> str:  # fmt: skip
     import ray
     from ray import serve
 
@@ -112,7 +116,7 @@ def deploy(bundle: Path, ray_cpus: int, replicas: int, replica_cpus: float, max_
         "router": {"max_batch_size": max_batch, "num_cpus": replica_cpus,
                    "autoscaling": {"min_replicas": replicas, "max_replicas": replicas}},
     })  # fmt: skip
-    ray.init(num_cpus=ray_cpus, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=ray_cpus, include_dashboard=False, log_to_driver=False, _metrics_export_port=metrics_port)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(args), name="finerouter", route_prefix="/", logging_config={"enable_access_log": False})
     return f"http://127.0.0.1:{port}"
@@ -133,11 +137,14 @@ def main() -> None:
     parser.add_argument("--max-batch", type=int, default=32)
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--api-key")
+    parser.add_argument("--metrics-port", type=int, help="Ray's Prometheus port; its finerouter_* lines are reported")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
 
     prompts = load_prompts(args.prompts)
-    url = args.url or deploy(args.bundle, args.ray_cpus, args.replicas, args.replica_cpus, args.max_batch, args.port)
+    url = args.url or deploy(
+        args.bundle, args.ray_cpus, args.replicas, args.replica_cpus, args.max_batch, args.port, args.metrics_port
+    )
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else None
     report: dict[str, Any] = {"prompts": prompt_lengths(prompts), "bundle": str(args.bundle or args.url),
                               "replicas": args.replicas, "max_batch": args.max_batch, "runs": []}  # fmt: skip
@@ -150,6 +157,10 @@ def main() -> None:
         summary = result.summary()
         report["runs"].append(summary)
         print(json.dumps(summary))
+    if args.metrics_port:
+        time.sleep(12)  # Ray exports metrics every ~10 s
+        text = requests.get(f"http://127.0.0.1:{args.metrics_port}/metrics", timeout=10).text
+        report["metrics_sample"] = [line for line in text.splitlines() if "finerouter_" in line and not line.startswith("#")]
     print(json.dumps({k: v for k, v in report.items() if k != "runs"}))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -31,4 +31,4 @@ def build_app(args: ServeAppArgs) -> Application:
         max_ongoing_requests=args.ingress.max_ongoing_requests,
         ray_actor_options={"num_cpus": args.ingress.num_cpus},
     )
-    return ingress.bind(args.model_dump(mode="json"), router)
+    return ingress.bind(args.service().model_dump(mode="json"), router)

@@ -116,34 +116,26 @@ class LimitsArgs(_Strict):
     max_models: int = Field(64, ge=1)  # length of the `models` subset in a request
 
 
-class ServeAppArgs(_Strict):
-    """Arguments of `serve_app.app:build_app` (see serve_app/config.yaml and docs/serving.md)."""
+class ServiceArgs(_Strict):
+    """What the ingress needs: upstreams, auth, limits. Kept apart from the bundle so that deploying a new bundle
+    changes only the router deployment's user_config and no ingress replica restarts."""
 
-    bundle: Path  # a router bundle directory written by the rebuild's router stage
-    router: RouterDeploymentArgs = RouterDeploymentArgs()
-    ingress: IngressArgs = IngressArgs()
     upstreams: dict[NonEmptyStr, UpstreamArgs] = {}  # pool model name -> endpoint (for /v1/chat/completions)
     fallbacks: dict[NonEmptyStr, NonEmptyStr] = {}  # pool model -> model to retry on when its upstream fails
     upstream_retries: int = Field(1, ge=0, le=3)  # fallback hops after a failed upstream call
     auth: AuthArgs = AuthArgs()
     limits: LimitsArgs = LimitsArgs()
-    # Import path of the router class ("module:Class"); it must implement the Router contract.
-    router_class: NonEmptyStr = "finerouter.routing.router:Router"
 
-    @field_validator("bundle", "auth", mode="after")
+    @field_validator("auth", mode="after")
     @classmethod
-    def _absolute(cls, value):
+    def _absolute_keys_file(cls, auth: AuthArgs) -> AuthArgs:
         # Replicas may not share the driver's working directory.
-        if isinstance(value, Path):
-            return value.expanduser().resolve()
-        if isinstance(value, AuthArgs) and value.api_keys_file is not None:
-            return value.model_copy(update={"api_keys_file": value.api_keys_file.expanduser().resolve()})
-        return value
+        if auth.api_keys_file is not None:
+            return auth.model_copy(update={"api_keys_file": auth.api_keys_file.expanduser().resolve()})
+        return auth
 
     @model_validator(mode="after")
-    def _consistent(self) -> ServeAppArgs:
-        if not self.bundle.is_dir():
-            raise ValueError(f"bundle directory {self.bundle} does not exist")
+    def _fallbacks_have_upstreams(self) -> ServiceArgs:
         for source, target in self.fallbacks.items():
             if target not in self.upstreams:
                 raise ValueError(
@@ -151,10 +143,36 @@ class ServeAppArgs(_Strict):
                 )
             if source == target:
                 raise ValueError(f"fallback of {source} is itself")
-        if ":" not in self.router_class:
-            raise ValueError(f"router_class must look like 'package.module:Class', got {self.router_class!r}")
         return self
 
     def referenced_models(self) -> set[str]:
         """Pool names this configuration relies on; the router deployment checks them against the bundle."""
         return set(self.upstreams) | set(self.fallbacks) | set(self.fallbacks.values())
+
+
+class ServeAppArgs(ServiceArgs):
+    """Arguments of `serve_app.app:build_app` (see serve_app/config.yaml and docs/serving.md)."""
+
+    bundle: Path  # a router bundle directory written by the rebuild's bundle stage
+    router: RouterDeploymentArgs = RouterDeploymentArgs()
+    ingress: IngressArgs = IngressArgs()
+    # Import path of the router class ("module:Class"); it must implement the Router contract.
+    router_class: NonEmptyStr = "finerouter.routing.router:Router"
+
+    @field_validator("bundle", mode="after")
+    @classmethod
+    def _bundle_dir(cls, bundle: Path) -> Path:
+        bundle = bundle.expanduser().resolve()  # replicas may not share the driver's working directory
+        if not bundle.is_dir():
+            raise ValueError(f"bundle directory {bundle} does not exist")
+        return bundle
+
+    @field_validator("router_class")
+    @classmethod
+    def _import_path(cls, value: str) -> str:
+        if ":" not in value:
+            raise ValueError(f"router_class must look like 'package.module:Class', got {value!r}")
+        return value
+
+    def service(self) -> ServiceArgs:
+        return ServiceArgs.model_validate(self.model_dump(include=set(ServiceArgs.model_fields)))

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from ray import serve
 
 from serve_app.api import build_api
-from serve_app.config import ServeAppArgs
+from serve_app.config import ServiceArgs
 from serve_app.service import RoutingService
 
 
@@ -16,7 +16,7 @@ from serve_app.service import RoutingService
 @serve.ingress()
 class Ingress:
     def __init__(self, args: dict[str, Any], router: Any) -> None:
-        self._service = RoutingService(ServeAppArgs.model_validate(args), router)
+        self._service = RoutingService(ServiceArgs.model_validate(args), router)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return build_api(self._service)

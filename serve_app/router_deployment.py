@@ -67,7 +67,7 @@ class RouterDeployment:
             raise ConfigError(f"user_config must be {{'bundle': '<dir>'}}, got {user_config!r}")
         if bundle == self._bundle and self._router is not None:
             return
-        router = await asyncio.to_thread(self._router_class.load, bundle)
+        router = await asyncio.to_thread(self._load_warm, bundle)
         missing = [m for m in self._required_models if m not in router.models]
         if missing:
             raise ConfigError(
@@ -76,6 +76,12 @@ class RouterDeployment:
         previous = getattr(self._router, "version", None)
         self._router, self._bundle = router, bundle
         logger.info("router bundle %s loaded (version %s, was %s)", bundle, router.version, previous)
+
+    def _load_warm(self, bundle: str) -> Any:
+        """Load, then route one prompt so the encoder is loaded before the first request (or the swap)."""
+        router = self._router_class.load(bundle)
+        router.route(["warm-up: load the encoder before taking traffic"])
+        return router
 
     def _require_router(self) -> Any:
         if self._router is None:

