@@ -22,7 +22,12 @@ class ChatMessage(BaseModel):
 class RouteRequest(BaseModel):
     """Give exactly one of `prompt` or `messages`. With `messages`, the last `user` turn is what gets routed."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"prompt": "Write a python function that merges two sorted lists."},
+                                        {"messages": [{"role": "user", "content": "What is 17 * 23?"}],
+                                         "tolerance": 0.05, "max_cost": 0.5}]},
+    )  # fmt: skip
 
     prompt: str | None = Field(None, description="the text to route")
     messages: list[ChatMessage] | None = Field(
@@ -62,7 +67,11 @@ class ChatCompletionRequest(BaseModel):
     """The OpenAI chat-completions body. `model`: `finerouter`, `finerouter:tolerance=0.1,max_cost=2e-4`, or a pool
     model with an upstream (no routing). Every other field is forwarded to the chosen upstream unchanged."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"examples": [{"model": "finerouter:tolerance=0.1", "stream": False,
+                                         "messages": [{"role": "user", "content": "Explain quicksort briefly."}]}]},
+    )  # fmt: skip
 
     model: ModelName
     messages: list[ChatMessage] = Field(min_length=1)

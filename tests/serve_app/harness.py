@@ -25,7 +25,7 @@ def serve_on_loopback(args: ServeAppArgs, api_key: str | None = None) -> Iterato
     import ray
     from ray import serve
 
-    from serve_app.app import build_app
+    from serve_app.app import deploy_config, serve_config
 
     os.environ.pop("RAY_ADDRESS", None)
     started_ray = not ray.is_initialized()
@@ -34,7 +34,7 @@ def serve_on_loopback(args: ServeAppArgs, api_key: str | None = None) -> Iterato
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     try:
-        serve.run(build_app(args), name="finerouter", route_prefix="/", logging_config={"enable_access_log": False})
+        deploy_config(serve_config(args))  # the declarative path of `serve deploy`
         base = f"http://127.0.0.1:{port}"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         for _ in range(120):  # the proxy answers a little after serve.run returns
