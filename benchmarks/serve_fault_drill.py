@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,9 @@ def main() -> None:
 
     prompts = load_prompts(args.prompts)
     url = deploy(args.bundle, args.ray_cpus, args.replicas, args.replica_cpus, 32, args.port)
+    load_before = os.getloadavg()[0]
     report = asyncio.run(drill(url, prompts, args))
+    report["loadavg_1m"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
     report["prompts"] = prompt_lengths(prompts)
     print(json.dumps(report))
     if args.json:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -153,14 +154,20 @@ def main() -> None:
                                  if k in ("version", "models", "task_ids")}  # fmt: skip
         report["bundle_meta"]["task_count"] = len(report["bundle_meta"].pop("task_ids", []))
     for concurrency in args.concurrency:
+        load_before = os.getloadavg()[0]
         result = asyncio.run(run_load(url, prompts, concurrency, args.duration, args.warmup, headers))
-        summary = result.summary()
+        summary = result.summary() | {
+            "loadavg_1m_before": round(load_before, 1),
+            "loadavg_1m_after": round(os.getloadavg()[0], 1),
+        }
         report["runs"].append(summary)
         print(json.dumps(summary))
     if args.metrics_port:
         time.sleep(12)  # Ray exports metrics every ~10 s
         text = requests.get(f"http://127.0.0.1:{args.metrics_port}/metrics", timeout=10).text
-        report["metrics_sample"] = [line for line in text.splitlines() if "finerouter_" in line and not line.startswith("#")]
+        report["metrics_sample"] = [
+            line for line in text.splitlines() if "finerouter_" in line and not line.startswith("#")
+        ]
     print(json.dumps({k: v for k, v in report.items() if k != "runs"}))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
