@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import time
@@ -33,11 +34,10 @@ def router_replicas() -> list[str]:
     )
 
 
-def running_router_replicas() -> int:
+def router_states() -> dict[str, int]:
     from ray import serve
 
-    app = serve.status().applications["finerouter"]
-    return app.deployments["Router"].replica_states.get("RUNNING", 0)
+    return dict(serve.status().applications["finerouter"].deployments["Router"].replica_states)
 
 
 async def drill(url: str, prompts: list[str], args: argparse.Namespace) -> dict[str, Any]:
@@ -46,18 +46,22 @@ async def drill(url: str, prompts: list[str], args: argparse.Namespace) -> dict[
     begin = time.perf_counter()
     load = asyncio.create_task(run_load(url, prompts, args.concurrency, args.duration, warmup_s=0, started_at=begin))
     await asyncio.sleep(args.kill_at)
-    victims = router_replicas()
-    victim = victims[0]
+    before = set(router_replicas())
+    victim = sorted(before)[0]
     killed_at = time.perf_counter() - begin
     ray.kill(ray.get_actor(victim, namespace="serve"), no_restart=True)
     recovered_at = None
-    await asyncio.sleep(0.5)
+    timeline: list[tuple[float, dict[str, int]]] = []
     while time.perf_counter() - begin < args.duration and recovered_at is None:
-        state = await asyncio.to_thread(running_router_replicas)
-        if state >= args.replicas and victim not in await asyncio.to_thread(router_replicas):
-            recovered_at = time.perf_counter() - begin
-        await asyncio.sleep(0.25)
+        states = await asyncio.to_thread(router_states)
+        now = time.perf_counter() - begin
+        timeline.append((round(now - killed_at, 2), states))
+        replacement = set(await asyncio.to_thread(router_replicas)) - before
+        if replacement and states.get("RUNNING", 0) >= args.replicas:
+            recovered_at = now  # a new replica is up and the deployment is back at full strength
+        await asyncio.sleep(0.5)
     result = await load
+    changes = timeline[:1] + [b for a, b in itertools.pairwise(timeline) if a[1] != b[1]]
     summary = result.summary()
     failed_times = [t for t, ok in result.events if not ok]
     per_second = [0] * (int(args.duration) + 1)
@@ -70,7 +74,8 @@ async def drill(url: str, prompts: list[str], args: argparse.Namespace) -> dict[
         "replicas": args.replicas,
         "killed": victim,
         "killed_at_s": round(killed_at, 2),
-        "replica_count_restored_after_s": None if recovered_at is None else round(recovered_at - killed_at, 2),
+        "replacement_running_after_s": None if recovered_at is None else round(recovered_at - killed_at, 2),
+        "replica_states_after_kill": changes,
         "last_failure_after_kill_s": round(max(failed_times) - killed_at, 2) if failed_times else None,
         "ok_per_second": per_second,
     }
