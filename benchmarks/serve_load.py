@@ -54,9 +54,11 @@ class LoadResult:
         }
 
 
-def load_prompts(path: Path, limit: int = 2000, seed: int = 0) -> list[str]:
+def load_prompts(path: Path, limit: int = 2000, seed: int = 0, max_chars: int | None = None) -> list[str]:
     prompts = pd.read_parquet(path, columns=["prompt"])["prompt"].astype(str)
     prompts = prompts[prompts.str.strip().str.len() > 0]
+    if max_chars is not None:
+        prompts = prompts[prompts.str.len() <= max_chars]
     return prompts.sample(n=min(limit, len(prompts)), random_state=seed).tolist()
 
 
@@ -102,6 +104,36 @@ async def run_load(
     return result
 
 
+def direct(bundle: Path, prompts: list[str], duration_s: float, batch: int) -> dict[str, Any]:
+    """The Router alone, in this process (no Serve, no HTTP): what the encoder and heads cost."""
+    import torch
+
+    from finerouter.routing.router import Router
+
+    torch.set_num_threads(1)  # as in a 1-CPU replica (Ray sets OMP_NUM_THREADS to the actor's CPUs)
+    router = Router.load(bundle)
+    router.route(["warm-up"])
+    single: list[float] = []
+    stop = time.perf_counter() + duration_s
+    i = 0
+    while time.perf_counter() < stop:
+        start = time.perf_counter()
+        router.route([prompts[i % len(prompts)]])
+        single.append(time.perf_counter() - start)
+        i += 1
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < duration_s:
+        router.route(prompts[done % len(prompts) : done % len(prompts) + batch])
+        done += batch
+    p50, p99 = np.percentile(np.asarray(single) * 1000, [50, 99])
+    rate = done / (time.perf_counter() - start)
+    return {
+        "single_p50_ms": round(p50, 2),
+        "single_p99_ms": round(p99, 2),
+        f"batch{batch}_prompts_per_s": round(rate, 1),
+    }
+
+
 def deploy(
     bundle: Path, ray_cpus: int, replicas: int, replica_cpus: float, max_batch: int, port: int,
     metrics_port: int | None = None,
@@ -129,6 +161,8 @@ def main() -> None:
     target.add_argument("--bundle", type=Path, help="deploy this bundle here")
     target.add_argument("--url", help="an app already serving")
     parser.add_argument("--prompts", type=Path, required=True, help="a routing table's prompts.parquet")
+    parser.add_argument("--max-chars", type=int, help="only prompts up to this many characters")
+    parser.add_argument("--direct", action="store_true", help="also time the Router alone, without Serve")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=5.0)
@@ -142,7 +176,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
 
-    prompts = load_prompts(args.prompts)
+    prompts = load_prompts(args.prompts, max_chars=args.max_chars)
+    if args.direct and args.bundle:
+        print(json.dumps({"direct_router": direct(args.bundle, prompts, args.duration / 2, args.max_batch)}))
     url = args.url or deploy(
         args.bundle, args.ray_cpus, args.replicas, args.replica_cpus, args.max_batch, args.port, args.metrics_port
     )
