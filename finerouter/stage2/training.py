@@ -42,6 +42,10 @@ def _run_phase(
         optimizer.load_state_dict(progress["optimizer"])
         start, best, bad = progress["epoch"] + 1, progress["best"], progress["bad_epochs"]
         best_state = progress["best_state"]
+    else:  # the starting weights compete too: a phase never ends worse on dev than it began
+        model.eval()
+        with torch.no_grad():
+            best, best_state = dev_loss(model), copy.deepcopy(model.state_dict())
     for epoch in range(start, settings["epochs"]):
         if bad >= settings["patience"]:
             break
@@ -54,7 +58,7 @@ def _run_phase(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total, batches = total + float(loss), batches + 1
+            total, batches = total + loss.item(), batches + 1
         wrapped.eval()
         with torch.no_grad():
             dev = dev_loss(wrapped)
