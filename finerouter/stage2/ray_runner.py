@@ -36,7 +36,7 @@ def _worker_loop(config: dict[str, Any]) -> None:
 
 def train_local(
     kind: str, data: dict[str, np.ndarray], settings: dict[str, Any], seed: int = 0, threads: int = 1,
-    resume_state: dict[str, Any] | None = None,
+    resume_state: dict[str, Any] | None = None, **loop_kwargs: Any,
 ) -> dict[str, Any]:  # fmt: skip
     """The same loop in this process (tests, `add-model`, ablations), with `threads` intra-op threads."""
     import torch
@@ -44,7 +44,7 @@ def train_local(
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return LOOPS[kind](data, settings, LocalSession(resume_state), seed=seed)
+        return LOOPS[kind](data, settings, LocalSession(resume_state), seed=seed, **loop_kwargs)
     finally:
         torch.set_num_threads(before)
 

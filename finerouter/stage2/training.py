@@ -130,9 +130,13 @@ def build_estimator(dims: dict[str, Any], slot_table: np.ndarray) -> MoEQualityE
     )  # fmt: skip
 
 
-def train_estimator(data: dict[str, np.ndarray], settings: dict[str, Any], session: Any, seed: int = 0) -> dict:
+def train_estimator(
+    data: dict[str, np.ndarray], settings: dict[str, Any], session: Any, seed: int = 0,
+    frozen_adapter: dict[str, torch.Tensor] | None = None,
+) -> dict:  # fmt: skip
     """data: x, quality (N, M; NaN = no outcome), task (N,) classifier-assigned task index or -1, the same for dev
-    (x_dev, quality_dev, task_dev), and slot_table (T, M). settings: the estimator settings."""
+    (x_dev, quality_dev, task_dev), and slot_table (T, M). settings: the estimator settings.
+    frozen_adapter: an existing adapter's weights, loaded and kept fixed (adding a model to a trained router)."""
     torch.manual_seed(seed)
     device = session.device
     dims = {
@@ -144,6 +148,10 @@ def train_estimator(data: dict[str, np.ndarray], settings: dict[str, Any], sessi
     state["dims"] = dims
     if state["model"] is not None:
         model.load_state_dict(state["model"])
+    if frozen_adapter is not None:
+        model.adapter.load_state_dict(frozen_adapter)
+        for p in model.adapter.parameters():
+            p.requires_grad_(False)
     x, x_dev = _tensor(data["x"]).to(device), _tensor(data["x_dev"]).to(device)
     y, y_dev = _tensor(data["quality"]).to(device), _tensor(data["quality_dev"]).to(device)
     task, task_dev = _tensor(data["task"], torch.long).to(device), _tensor(data["task_dev"], torch.long).to(device)
