@@ -74,7 +74,8 @@ def _run_phase(
         state.update(phase=phase, progress=progress, model=model.state_dict())
         metrics = {"phase": phase, "epoch": epoch, "train_loss": total / max(batches, 1), "dev_loss": dev, "best": best}
         state["history"] = [*state.get("history", []), metrics]
-        session.report(metrics, state)
+        checkpoint = (epoch + 1) % settings.get("checkpoint_every", 1) == 0
+        session.report(metrics, state if checkpoint else None)
     if best_state is not None:
         model.load_state_dict(best_state)
     state["completed"] = [*state["completed"], phase]

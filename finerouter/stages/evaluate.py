@@ -34,12 +34,15 @@ class EvaluateStage(Stage):
         }
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
+        import torch
+
         from finerouter.evaluation.data import load_run
         from finerouter.evaluation.harness import evaluate
         from finerouter.evaluation.registry import build_routers
         from finerouter.evaluation.report import write_report
         from finerouter.evaluation.source_tasks import SourceTaskRouter
 
+        torch.set_num_threads(ctx.config.stage2.torch_threads)
         data = load_run(ctx.run_dir)
         d, seed = ctx.config.discovery, ctx.config.seed
         routers = build_routers([*BASELINE_ROUTERS, *FINEROUTER_ROUTERS], ctx.run_dir, seed)
