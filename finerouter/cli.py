@@ -68,7 +68,9 @@ def cmd_route(args: argparse.Namespace) -> int:
 
     router = Router.load(args.bundle)
     models = args.models.split(",") if args.models else None
-    decisions = router.route(args.prompts, tolerance=args.tolerance, max_cost=args.max_cost, models=models)
+    decisions = router.route(
+        args.prompts, tolerance=args.tolerance, max_cost=args.max_cost, models=models, willingness=args.willingness
+    )
     if args.json:
         print(json.dumps([d.to_dict() for d in decisions], indent=2))
         return 0
@@ -143,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--bundle", required=True, type=Path, help="router bundle directory (e.g. artifacts/RUN/bundle)")
     route.add_argument("prompts", nargs="+", help="one or more prompts")
     route.add_argument("--tolerance", type=float, help="cheapest model within this fused score of the best")
+    route.add_argument("--willingness", type=float, help="lambda: argmax(score - lambda * cost / dearest cost)")
     route.add_argument("--max-cost", type=float, help="only models whose expected cost is at most this")
     route.add_argument("--models", help="comma-separated subset of the bundle's models")
     route.add_argument("--json", action="store_true", help="print the decisions as JSON")

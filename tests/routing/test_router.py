@@ -59,6 +59,10 @@ def test_cost_knobs(run, bundle) -> None:
     strict = [costs[d.model] for d in router.route_embeddings(emb, tolerance=0.0)]
     loose = [costs[d.model] for d in router.route_embeddings(emb, tolerance=1.0)]
     assert np.mean(loose) <= np.mean(strict) and max(loose) == min(costs.values())  # tau=1: always the cheapest
+    by_lambda = [costs[d.model] for d in router.route_embeddings(emb, willingness=5.0)]
+    assert np.mean(by_lambda) <= np.mean(strict)
+    with pytest.raises(InvalidRequestError, match="not both"):
+        router.route_embeddings(emb, tolerance=0.1, willingness=0.5)
     cap = sorted(costs.values())[1]
     assert all(costs[d.model] <= cap for d in router.route_embeddings(emb, max_cost=cap))
     subset = router.models[1:3]
@@ -112,3 +116,13 @@ def test_add_model_trains_only_its_own_weights(run, bundle, tmp_path) -> None:
     assert new in router.model_cost and router.route_embeddings(run.data.test.emb[:3], models=[new])[0].model == new
     with pytest.raises(InvalidRequestError, match="already in bundle"):
         add_model(out, table_dir, new, tmp_path / "v3", embeddings=(run.emb, ids))
+
+
+def test_cli_route_prints_the_decision(bundle, capsys) -> None:
+    from finerouter.cli import main
+
+    assert main(["route", "--bundle", str(bundle), "What is 2 + 2?", "--json"]) == 0
+    decision = json.loads(capsys.readouterr().out)[0]
+    assert decision["model"] in Router.load(bundle).models and decision["bundle_version"].startswith("test-r1-")
+    assert main(["route", "--bundle", str(bundle), "hello", "--models", "nope"]) == 2
+    assert "unknown model(s) ['nope']" in capsys.readouterr().err
