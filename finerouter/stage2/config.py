@@ -55,7 +55,9 @@ class EstimatorSettings(_Strict):
     epochs: int = Field(60, ge=1, description="maximum epochs of each phase")
     batch_size: int = Field(256, ge=1)
     lr: float = Field(1e-3, gt=0)
-    task_lr: float = Field(1e-3, gt=0, description="learning rate of phase 2 (task heads)")
+    task_lr: float = Field(
+        3e-4, gt=0, description="learning rate of phase 2: task heads start from the general heads, so smaller"
+    )
     weight_decay: float = Field(1e-4, ge=0)
     patience: int = Field(5, ge=1)
     min_task_prompts: int = Field(
