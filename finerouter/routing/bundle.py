@@ -89,12 +89,14 @@ def write_bundle(
     run_dir: str | Path, out_dir: str | Path, *, alpha: float | str | None = None, tolerance: float | None = None,
     target_cost: float | None = None, name: str | None = None,
 ) -> Path:  # fmt: skip
-    """A bundle from a completed rebuild. alpha / tolerance / target_cost default to what train_router recorded
-    from the config; alpha 'auto' and target_cost are calibrated on the dev split (never on test)."""
+    """A bundle from a completed rebuild (stages train_classifier and train_router). alpha / tolerance /
+    target_cost / name default to the `stage2` config defaults; alpha 'auto' and target_cost are calibrated on the
+    dev split (never on test)."""
     from safetensors.torch import load_file
 
     from finerouter.evaluation.data import load_run
     from finerouter.routing.calibrate import calibrate
+    from finerouter.stage2.config import Stage2Config
     from finerouter.stage2.data import load_task_set
 
     run = Path(run_dir)
@@ -103,14 +105,14 @@ def write_bundle(
             raise DataError(f"{run / needed} not found: run the rebuild's train_classifier and train_router stages")
     cls_meta = json.loads((run / CLASSIFIER_META).read_text())
     est_meta = json.loads((run / ESTIMATOR_META).read_text())
-    defaults = est_meta["routing_defaults"]
+    defaults = Stage2Config()
     data = load_run(run)
     tasks = load_task_set(run, data)
     tensors = {f"classifier.{k}": v for k, v in load_file(run / CLASSIFIER_WEIGHTS).items()}
     tensors |= {f"estimator.{k}": v for k, v in load_file(run / ESTIMATOR_WEIGHTS).items()}
     tensors["priors"] = torch.as_tensor(tasks.priors, dtype=torch.float32)
     meta = {
-        "name": name or defaults["name"],
+        "name": name or defaults.bundle_name,
         "revision": 1,
         "parent_version": None,
         "source_run": str(run.resolve()),
@@ -131,9 +133,9 @@ def write_bundle(
     parts = BundleParts(meta, tensors, tasks.frame)
     meta["calibration"] = calibrate(
         parts, data.dev, data.model_cost,
-        alpha=defaults["alpha"] if alpha is None else alpha,
-        tolerance=defaults["tolerance"] if tolerance is None else tolerance,
-        target_cost=defaults["target_cost"] if target_cost is None else target_cost,
+        alpha=defaults.alpha if alpha is None else alpha,
+        tolerance=defaults.cost.tolerance if tolerance is None else tolerance,
+        target_cost=defaults.cost.target_cost if target_cost is None else target_cost,
     )  # fmt: skip
     meta["alpha"] = meta["calibration"]["alpha"]
     meta["tolerance"] = meta["calibration"]["tolerance"]

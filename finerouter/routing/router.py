@@ -128,9 +128,15 @@ class Router:
         cheapest = cost.min(axis=1, keepdims=True)
         return np.where(ok & (cost == cheapest), s, -np.inf).argmax(axis=1)
 
+    def choose_willingness(self, fused: np.ndarray, willingness: float) -> np.ndarray:
+        """Per row, argmax(score - willingness * cost / dearest cost): quality given up per unit of relative cost."""
+        cost = np.nan_to_num(self._cost, nan=np.inf)
+        scale = float(np.nanmax(self._cost)) or 1.0
+        return np.where(np.isnan(fused), -np.inf, fused - willingness * cost / scale).argmax(axis=1)
+
     def route(
         self, prompts: Sequence[str], *, tolerance: float | None = None, max_cost: float | None = None,
-        models: Sequence[str] | None = None,
+        models: Sequence[str] | None = None, willingness: float | None = None,
     ) -> list[RouteDecision]:  # fmt: skip
         if isinstance(prompts, str):
             raise InvalidRequestError("prompts must be a list of strings, not one string")
@@ -139,21 +145,32 @@ class Router:
                 raise InvalidRequestError(f"prompt {i} is empty or not a string; every prompt needs text")
         if not prompts:
             return []
-        return self.route_embeddings(self.embed(prompts), tolerance=tolerance, max_cost=max_cost, models=models)
+        return self.route_embeddings(
+            self.embed(prompts), tolerance=tolerance, max_cost=max_cost, models=models, willingness=willingness
+        )
 
     def route_embeddings(
         self, emb: np.ndarray, *, tolerance: float | None = None, max_cost: float | None = None,
-        models: Sequence[str] | None = None,
+        models: Sequence[str] | None = None, willingness: float | None = None,
     ) -> list[RouteDecision]:  # fmt: skip
-        """`route` for prompts already embedded with the bundle's encoder."""
+        """`route` for prompts already embedded with the bundle's encoder. `willingness` (lambda, >= 0) trades
+        quality for cost instead of a tolerance: argmax(score - lambda * cost / dearest cost)."""
         if tolerance is not None and (not np.isfinite(tolerance) or tolerance < 0):
             raise InvalidRequestError(f"tolerance must be a number >= 0, got {tolerance}")
+        if willingness is not None:
+            if not np.isfinite(willingness) or willingness < 0:
+                raise InvalidRequestError(f"willingness must be a number >= 0, got {willingness}")
+            if tolerance is not None:
+                raise InvalidRequestError("give tolerance or willingness, not both")
         if max_cost is not None and not np.isfinite(max_cost):
             raise InvalidRequestError(f"max_cost must be a finite number, got {max_cost}")
         allowed = self.allowed_models(models, max_cost)
         a = self.analyse(emb)
         fused = fuse(a.estimate, a.prior, self.alpha, np.broadcast_to(allowed, a.estimate.shape))
-        choice = self.choose(fused, self.tolerance if tolerance is None else tolerance)
+        if willingness is not None:
+            choice = self.choose_willingness(fused, willingness)
+        else:
+            choice = self.choose(fused, self.tolerance if tolerance is None else tolerance)
         return [self._decision(a, fused, i, int(j)) for i, j in enumerate(choice)]
 
     def _decision(self, a: Analysis, fused: np.ndarray, i: int, j: int) -> RouteDecision:

@@ -31,6 +31,7 @@ class ScalingSettings(_Strict):
 
 
 class ClassifierSettings(_Strict):
+    checkpoint_every: int = Field(5, ge=1, description="epochs between checkpoints (and at every phase end)")
     epochs: int = Field(40, ge=1)
     batch_size: int = Field(256, ge=1)
     lr: float = Field(2e-3, gt=0)
@@ -46,6 +47,7 @@ class ClassifierSettings(_Strict):
 
 
 class EstimatorSettings(_Strict):
+    checkpoint_every: int = Field(5, ge=1, description="epochs between checkpoints (and at every phase end)")
     adapter_dim: int = Field(128, ge=1, description="width of the shared projection of the prompt embedding")
     model_dim: int = Field(16, ge=1, description="width of the model-id embeddings")
     hidden: int = Field(64, ge=1, description="hidden width of every general and task head")
@@ -53,7 +55,9 @@ class EstimatorSettings(_Strict):
     epochs: int = Field(60, ge=1, description="maximum epochs of each phase")
     batch_size: int = Field(256, ge=1)
     lr: float = Field(1e-3, gt=0)
-    task_lr: float = Field(1e-3, gt=0, description="learning rate of phase 2 (task heads)")
+    task_lr: float = Field(
+        3e-4, gt=0, description="learning rate of phase 2: task heads start from the general heads, so smaller"
+    )
     weight_decay: float = Field(1e-4, ge=0)
     patience: int = Field(5, ge=1)
     min_task_prompts: int = Field(
@@ -81,6 +85,9 @@ class Stage2Config(_Strict):
     cost: CostSettings = Field(default_factory=CostSettings)
     scaling: ScalingSettings = Field(default_factory=ScalingSettings)
     bundle_name: str = Field("finerouter", description="prefix of the bundle version string")
+    torch_threads: int = Field(
+        1, ge=1, description="intra-op threads of in-process work (evaluate, add-model); more than free cores is slower"
+    )
     storage_path: str | None = Field(
         None, description="Ray Train checkpoints (shared storage on a multi-node cluster); None: <run>/.ray_train"
     )

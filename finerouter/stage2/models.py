@@ -65,8 +65,10 @@ class StackedHeads(nn.Module):
 
     def gathered(self, z: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """z (P, in), index (P,): head index[p] applied to z[p] -> (P,) logits, one batched matmul."""
-        hidden = torch.relu(torch.bmm(z.unsqueeze(1), self.w1[index]).squeeze(1) + self.b1[index])
-        return (hidden * self.w2[index]).sum(-1) + self.b2[index]
+        # index_select, not w1[index]: its backward is an index_add, several times faster on CPU.
+        w1, b1, w2, b2 = (t.index_select(0, index) for t in (self.w1, self.b1, self.w2, self.b2))
+        hidden = torch.relu(torch.bmm(z.unsqueeze(1), w1).squeeze(1) + b1)
+        return (hidden * w2).sum(-1) + b2
 
 
 class MoEQualityEstimator(nn.Module):

@@ -24,17 +24,29 @@ log = logging.getLogger("finerouter.stage2.train")
 
 def _worker_loop(config: dict[str, Any]) -> None:
     import ray
+    import torch
 
+    # More intra-op threads than the worker's CPUs makes small matmuls many times slower on a busy machine.
+    torch.set_num_threads(config["threads"])
     data = config["data"]
     if isinstance(data, ray.ObjectRef):
         data = ray.get(data)
     LOOPS[config["kind"]](data, config["settings"], RayTrainSession(), seed=config["seed"])
 
 
-def train_local(kind: str, data: dict[str, np.ndarray], settings: dict[str, Any], seed: int = 0) -> dict[str, Any]:
-    """The same loop in this process (tests, `add-model`, ablations)."""
-    session = LocalSession()
-    return LOOPS[kind](data, settings, session, seed=seed)
+def train_local(
+    kind: str, data: dict[str, np.ndarray], settings: dict[str, Any], seed: int = 0, threads: int = 1,
+    resume_state: dict[str, Any] | None = None, **loop_kwargs: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """The same loop in this process (tests, `add-model`, ablations), with `threads` intra-op threads."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return LOOPS[kind](data, settings, LocalSession(resume_state), seed=seed, **loop_kwargs)
+    finally:
+        torch.set_num_threads(before)
 
 
 def train_on_ray(
@@ -54,7 +66,13 @@ def train_on_ray(
     log.info("%s: Ray Train run %r in %s%s", kind, name, storage_path, " (resuming)" if resumable else "")
     trainer = TorchTrainer(
         _worker_loop,
-        train_loop_config={"kind": kind, "data": ray.put(data), "settings": settings, "seed": seed},
+        train_loop_config={
+            "kind": kind,
+            "data": ray.put(data),
+            "settings": settings,
+            "seed": seed,
+            "threads": max(1, int(scaling.cpus_per_worker)),
+        },
         scaling_config=ScalingConfig(
             num_workers=scaling.num_workers,
             use_gpu=scaling.use_gpu,

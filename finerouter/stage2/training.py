@@ -42,6 +42,10 @@ def _run_phase(
         optimizer.load_state_dict(progress["optimizer"])
         start, best, bad = progress["epoch"] + 1, progress["best"], progress["bad_epochs"]
         best_state = progress["best_state"]
+    else:  # the starting weights compete too: a phase never ends worse on dev than it began
+        model.eval()
+        with torch.no_grad():
+            best, best_state = dev_loss(model), copy.deepcopy(model.state_dict())
     for epoch in range(start, settings["epochs"]):
         if bad >= settings["patience"]:
             break
@@ -54,7 +58,7 @@ def _run_phase(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total, batches = total + float(loss), batches + 1
+            total, batches = total + loss.item(), batches + 1
         wrapped.eval()
         with torch.no_grad():
             dev = dev_loss(wrapped)
@@ -70,7 +74,8 @@ def _run_phase(
         state.update(phase=phase, progress=progress, model=model.state_dict())
         metrics = {"phase": phase, "epoch": epoch, "train_loss": total / max(batches, 1), "dev_loss": dev, "best": best}
         state["history"] = [*state.get("history", []), metrics]
-        session.report(metrics, state)
+        checkpoint = (epoch + 1) % settings.get("checkpoint_every", 1) == 0
+        session.report(metrics, state if checkpoint else None)
     if best_state is not None:
         model.load_state_dict(best_state)
     state["completed"] = [*state["completed"], phase]
@@ -126,9 +131,13 @@ def build_estimator(dims: dict[str, Any], slot_table: np.ndarray) -> MoEQualityE
     )  # fmt: skip
 
 
-def train_estimator(data: dict[str, np.ndarray], settings: dict[str, Any], session: Any, seed: int = 0) -> dict:
+def train_estimator(
+    data: dict[str, np.ndarray], settings: dict[str, Any], session: Any, seed: int = 0,
+    frozen_adapter: dict[str, torch.Tensor] | None = None,
+) -> dict:  # fmt: skip
     """data: x, quality (N, M; NaN = no outcome), task (N,) classifier-assigned task index or -1, the same for dev
-    (x_dev, quality_dev, task_dev), and slot_table (T, M). settings: the estimator settings."""
+    (x_dev, quality_dev, task_dev), and slot_table (T, M). settings: the estimator settings.
+    frozen_adapter: an existing adapter's weights, loaded and kept fixed (adding a model to a trained router)."""
     torch.manual_seed(seed)
     device = session.device
     dims = {
@@ -140,6 +149,10 @@ def train_estimator(data: dict[str, np.ndarray], settings: dict[str, Any], sessi
     state["dims"] = dims
     if state["model"] is not None:
         model.load_state_dict(state["model"])
+    if frozen_adapter is not None:
+        model.adapter.load_state_dict(frozen_adapter)
+        for p in model.adapter.parameters():
+            p.requires_grad_(False)
     x, x_dev = _tensor(data["x"]).to(device), _tensor(data["x_dev"]).to(device)
     y, y_dev = _tensor(data["quality"]).to(device), _tensor(data["quality_dev"]).to(device)
     task, task_dev = _tensor(data["task"], torch.long).to(device), _tensor(data["task_dev"], torch.long).to(device)

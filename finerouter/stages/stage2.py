@@ -156,10 +156,6 @@ class TrainRouterStage(Stage):
             "relabelled_train_no_task": int((task < 0).sum()),
             "best_dev_loss": state.get("best_dev_loss", {}),
             "history": state.get("history", []),
-            "routing_defaults": {
-                "name": cfg.bundle_name, "alpha": cfg.alpha, "tolerance": cfg.cost.tolerance,
-                "target_cost": cfg.cost.target_cost,
-            },
         }  # fmt: skip
         _save(ctx.out_dir, "estimator", dict(model.state_dict()), meta)
         stats = {k: meta[k] for k in ("task_heads", "tasks_with_heads", "relabelled_train_no_task", "best_dev_loss")}
@@ -179,7 +175,11 @@ class BundleStage(Stage):
         from finerouter.routing.bundle import write_bundle
 
         # The bundle is the stage's directory itself: <run>/bundle/ loads with Router.load.
-        write_bundle(ctx.run_dir, ctx.out_dir / "_b")
+        s = ctx.config.stage2
+        write_bundle(
+            ctx.run_dir, ctx.out_dir / "_b", alpha=s.alpha, tolerance=s.cost.tolerance, target_cost=s.cost.target_cost,
+            name=s.bundle_name,
+        )  # fmt: skip
         for item in (ctx.out_dir / "_b").iterdir():
             item.rename(ctx.out_dir / item.name)
         (ctx.out_dir / "_b").rmdir()
