@@ -33,20 +33,19 @@ def fake_upstream() -> Iterator[FakeUpstream]:
 
 def build_test_bundle() -> Path:
     """A real router bundle: the LLMRouter table's stage-1 artifacts + stage 2 trained for a few epochs, built once
-    into artifacts/llmrouter-serve-tests/ by the rebuild job (later sessions find its stages complete and skip them)."""
+    into artifacts/llmrouter-serve-tests/ by the rebuild job. Later sessions find its stages complete and skip them;
+    a stage whose code or config changed since is rerun, so the bundle always matches the code."""
     run_dir = REPO_ROOT / "artifacts" / TEST_RUN
-    if not (run_dir / "bundle" / "_COMPLETE.json").is_file():
-        for stage in STAGE1:
-            if not (run_dir / stage).is_dir():
-                shutil.copytree(STAGE1_CACHE / stage, run_dir / stage)
-        overrides = [f"run={TEST_RUN}", *CHEAP_STAGE2]
-        command = [sys.executable, "-m", "jobs.rebuild", "--config", "configs/llmrouter.yaml", "--until", "bundle"]
-        for item in overrides:
-            command += ["--set", item]
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-        env.pop("RAY_ADDRESS", None)
-        done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, done.stderr[-3000:]
+    for stage in STAGE1:
+        if not (run_dir / stage).is_dir():
+            shutil.copytree(STAGE1_CACHE / stage, run_dir / stage)
+    command = [sys.executable, "-m", "jobs.rebuild", "--config", "configs/llmrouter.yaml", "--until", "bundle"]
+    for item in [f"run={TEST_RUN}", *CHEAP_STAGE2]:
+        command += ["--set", item]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    env.pop("RAY_ADDRESS", None)
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
     return run_dir / "bundle"
 
 
