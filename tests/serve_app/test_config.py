@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from finerouter.cli import main
 from finerouter.errors import ConfigError
@@ -12,6 +13,15 @@ from serve_app.app import serve_config
 from serve_app.local import load_args
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def test_serve_config_file_is_a_valid_serve_deploy_config() -> None:
+    from ray.serve.schema import ServeDeploySchema
+
+    config = ServeDeploySchema.model_validate(yaml.safe_load((REPO / "serve_app" / "config.yaml").read_text()))
+    (app,) = config.applications
+    assert app.import_path == "serve_app.app:build_app" and app.args["bundle"] == "artifacts/llmrouter/bundle"
+    assert config.logging_config is not None and config.logging_config.enable_access_log is False
 
 
 def test_serve_config_file_loads_with_a_bundle_override(tmp_path: Path) -> None:
