@@ -149,7 +149,10 @@ def deploy(
         "router": {"max_batch_size": max_batch, "num_cpus": replica_cpus,
                    "autoscaling": {"min_replicas": replicas, "max_replicas": replicas}},
     })  # fmt: skip
-    ray.init(num_cpus=ray_cpus, include_dashboard=False, log_to_driver=False, _metrics_export_port=metrics_port)
+    ray.init(
+        address="local", num_cpus=ray_cpus, include_dashboard=False, log_to_driver=False,
+        _metrics_export_port=metrics_port,
+    )  # fmt: skip
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(args), name="finerouter", route_prefix="/", logging_config={"enable_access_log": False})
     return f"http://127.0.0.1:{port}"

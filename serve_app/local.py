@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,10 @@ def load_args(bundle: Path | None, config: Path | None, overrides: dict[str, Any
         raise ConfigError(f"invalid serve arguments: {exc}") from exc
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_local(
     args: ServeAppArgs,
     host: str = "127.0.0.1",
@@ -56,12 +61,13 @@ def run_local(
 
     if address is None:
         os.environ.pop("RAY_ADDRESS", None)
-        ray.init(num_cpus=num_cpus, include_dashboard=False)
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False)  # never a `ray start` cluster
     else:
         ray.init(address=address)
     serve.start(http_options={"host": host, "port": port})
     serve.run(build_app(args), name=APP_NAME, route_prefix="/", logging_config={"enable_access_log": access_log})
     print(f"FineRouter serving bundle {args.bundle} at http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops it")
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` / a supervisor's stop shuts Serve and Ray down too
     try:
         while True:
             time.sleep(3600)

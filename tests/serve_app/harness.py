@@ -30,7 +30,7 @@ def serve_on_loopback(args: ServeAppArgs, api_key: str | None = None) -> Iterato
     os.environ.pop("RAY_ADDRESS", None)
     started_ray = not ray.is_initialized()
     if started_ray:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     try:
