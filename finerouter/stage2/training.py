@@ -50,7 +50,10 @@ def _run_phase(
         if bad >= settings["patience"]:
             break
         generator = torch.Generator().manual_seed(seed * 1000 + epoch)
-        order = torch.randperm(n, generator=generator)[session.world_rank :: session.world_size]
+        # Equal shards (a remainder of < world_size prompts waits for the next epoch's shuffle): DDP needs every
+        # worker to run the same number of batches.
+        usable = n - n % session.world_size if n >= session.world_size else n
+        order = torch.randperm(n, generator=generator)[:usable][session.world_rank :: session.world_size]
         wrapped.train()
         total, batches = 0.0, 0
         for batch in order.split(settings["batch_size"]):
