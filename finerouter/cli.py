@@ -63,10 +63,57 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_route(args: argparse.Namespace) -> int:
+    from finerouter.routing.router import Router
+
+    router = Router.load(args.bundle)
+    models = args.models.split(",") if args.models else None
+    decisions = router.route(
+        args.prompts, tolerance=args.tolerance, max_cost=args.max_cost, models=models, willingness=args.willingness
+    )
+    if args.json:
+        print(json.dumps([d.to_dict() for d in decisions], indent=2))
+        return 0
+    for prompt, d in zip(args.prompts, decisions, strict=True):
+        task = "none (Others)" if d.task_id is None else f"{d.task_id}: {d.task_summary}"
+        cost = "n/a" if d.estimated_cost is None else f"{d.estimated_cost:.4g} {d.cost_unit}"
+        print(f"prompt:     {prompt[:100]}")
+        print(f"model:      {d.model}   (estimated cost {cost})")
+        print(f"task:       {task[:160]}   (confidence {d.confidence:.3f})")
+        ranked = sorted(d.scores.items(), key=lambda kv: -kv[1])
+        print("scores:     " + ", ".join(f"{m} {s:.3f}" for m, s in ranked))
+        print(f"bundle:     {d.bundle_version}\n")
+    return 0
+
+
+def cmd_add_model(args: argparse.Namespace) -> int:
+    from finerouter.stage2.add_model import add_model
+
+    out = add_model(args.bundle, args.data, args.model, args.out)
+    meta = json.loads((out / "bundle.json").read_text())
+    added = meta["added_models"][-1]
+    print(f"added {args.model}: {added['train_prompts']} train prompts, joined tasks {added['joined_tasks']}")
+    print(f"wrote bundle {meta['version']} (parent {meta['parent_version']}) to {out}")
+    return 0
+
+
 def cmd_rebuild(args: argparse.Namespace) -> int:
     from jobs.rebuild import run_from_args
 
     return run_from_args(args)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from serve_app.local import load_args, run_local
+
+    overrides = {
+        "router.autoscaling.min_replicas": args.min_replicas,
+        "router.autoscaling.max_replicas": args.max_replicas,
+        "router.num_cpus": args.replica_cpus,
+    }
+    app_args = load_args(args.bundle, args.config, overrides)
+    run_local(app_args, args.host, args.port, args.address, args.num_cpus, args.access_log)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +153,36 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--sweep", choices=["tau", "lambda"], default="tau", help="cost setting traced by the curves")
     ev.set_defaults(func=cmd_eval)
+
+    srv = sub.add_parser("serve", help="serve a router bundle over HTTP with Ray Serve (see docs/serving.md)")
+    srv.add_argument("--bundle", type=Path, help="router bundle directory (overrides `bundle` in --config)")
+    srv.add_argument("--config", type=Path, help="YAML: a Serve config (serve_app/config.yaml) or its app args")
+    srv.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
+    srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--address", help="an existing Ray cluster (default: start a local one)")
+    srv.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
+    srv.add_argument("--min-replicas", type=int, help="router replicas, lower bound of autoscaling")
+    srv.add_argument("--max-replicas", type=int, help="router replicas, upper bound of autoscaling")
+    srv.add_argument("--replica-cpus", type=float, help="CPUs reserved per router replica")
+    srv.add_argument("--access-log", action="store_true", help="log every request (costs ~25%% throughput)")
+    srv.set_defaults(func=cmd_serve)
+
+    route = sub.add_parser("route", help="route prompts with a router bundle and explain each decision")
+    route.add_argument("--bundle", required=True, type=Path, help="router bundle directory (e.g. artifacts/RUN/bundle)")
+    route.add_argument("prompts", nargs="+", help="one or more prompts")
+    route.add_argument("--tolerance", type=float, help="cheapest model within this fused score of the best")
+    route.add_argument("--willingness", type=float, help="lambda: argmax(score - lambda * cost / dearest cost)")
+    route.add_argument("--max-cost", type=float, help="only models whose expected cost is at most this")
+    route.add_argument("--models", help="comma-separated subset of the bundle's models")
+    route.add_argument("--json", action="store_true", help="print the decisions as JSON")
+    route.set_defaults(func=cmd_route)
+
+    add = sub.add_parser("add-model", help="train only a new model's heads into a new bundle revision")
+    add.add_argument("--bundle", required=True, type=Path, help="the router bundle to extend")
+    add.add_argument("--data", required=True, type=Path, help="routing table with the new model's outcomes")
+    add.add_argument("--model", required=True, help="name of the new model in that table")
+    add.add_argument("--out", type=Path, help="output bundle directory (default: <bundle>-r<revision>)")
+    add.set_defaults(func=cmd_add_model)
 
     from jobs.rebuild import build_parser as rebuild_parser
 

@@ -17,6 +17,7 @@ from finerouter.discovery.discover import DiscoveryConfig
 from finerouter.embed.config import EmbedConfig
 from finerouter.errors import ConfigError
 from finerouter.generate.config import GenerationConfig
+from finerouter.stage2.config import Stage2Config
 
 DATA_FORMATS = ("synthetic", *sorted(FORMATS), "generated")  # generated: the `generation` section's output
 
@@ -108,6 +109,7 @@ class RebuildConfig(_Strict):
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
     generation: GenerationConfig | None = Field(None, description="generate + grade responses (data.format: generated)")
+    stage2: Stage2Config = Field(default_factory=Stage2Config)
 
     @model_validator(mode="after")
     def _gpu_backends_need_gpus(self) -> RebuildConfig:
@@ -118,6 +120,7 @@ class RebuildConfig(_Strict):
                 ("discovery.knn.backend: gpu", self.discovery.knn.backend == "gpu"),
                 ("discovery.leiden.backend: gpu", self.discovery.leiden.backend == "gpu"),
                 ("embed.num_gpus > 0", self.embed.num_gpus > 0),
+                ("stage2.scaling.use_gpu: true", self.stage2.scaling.use_gpu),
             )
             if on
         ]

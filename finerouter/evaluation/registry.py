@@ -9,6 +9,7 @@ from finerouter.evaluation.routers import KnnRouter, RandomRouter, Router, Stage
 
 BASELINES = ("random", "knn", "mlp", "mf", "ipr")
 NEEDS_STAGE1 = ("finerouter-stage1",)
+NEEDS_BUNDLE = ("finerouter", "finerouter-stage2", "finerouter-general", "finerouter-prior", "finerouter-source-tasks")
 
 
 def build_routers(names: list[str], run_dir: Path | None, seed: int = 0) -> list[Router]:
@@ -27,7 +28,22 @@ def build_routers(names: list[str], run_dir: Path | None, seed: int = 0) -> list
             if run_dir is None:
                 raise ConfigError("router 'finerouter-stage1' needs a rebuild's artifacts (--run DIR)")
             routers.append(Stage1Router(run_dir))
+        elif name in NEEDS_BUNDLE:
+            routers.append(_bundle_router(name, run_dir))
         else:
-            valid = ", ".join((*BASELINES, *NEEDS_STAGE1))
+            valid = ", ".join((*BASELINES, *NEEDS_STAGE1, *NEEDS_BUNDLE))
             raise ConfigError(f"unknown router {name!r}; valid routers: {valid}")
     return routers
+
+
+def _bundle_router(name: str, run_dir: Path | None) -> Router:
+    """FineRouter and its ablations read the bundle (and, for source tasks, the trained parts) of a rebuild."""
+    if run_dir is None or not (run_dir / "bundle" / "bundle.json").is_file():
+        raise ConfigError(f"router {name!r} needs a rebuild's stage-2 bundle (--run DIR with a completed bundle stage)")
+    if name == "finerouter-source-tasks":
+        from finerouter.evaluation.source_tasks import SourceTaskRouter
+
+        return SourceTaskRouter(run_dir)
+    from finerouter.evaluation.finerouter import BundleRouter
+
+    return BundleRouter.variant(run_dir / "bundle", name)

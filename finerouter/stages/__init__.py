@@ -11,6 +11,7 @@ from finerouter.stages.embed import EmbedStage
 from finerouter.stages.evaluate import EvaluateStage
 from finerouter.stages.generate import GenerateStage, ScoreStage
 from finerouter.stages.ingest import ImportStage
+from finerouter.stages.stage2 import BundleStage, TrainClassifierStage, TrainRouterStage
 from finerouter.stages.stats import StatsStage
 from finerouter.stages.tasks import TaskReportStage, TasksStage
 
@@ -32,6 +33,9 @@ def default_stages(config: RebuildConfig | None = None) -> list[Stage]:
         CommunitiesStage(),
         TasksStage(),
         TaskReportStage(),
+        TrainClassifierStage(),
+        TrainRouterStage(),
+        BundleStage(),
         EvaluateStage(),
     ]
 

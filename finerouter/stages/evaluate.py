@@ -1,7 +1,13 @@
-"""Stage `evaluate`: every router fitted on train, tuned on dev, compared on test (report, results, Pareto plot)."""
+"""Stage `evaluate`: every router fitted on train, tuned on dev, compared on test (report, results, Pareto plot).
+
+The subject is FineRouter as shipped: the rebuild's router bundle, scoring the test prompts' embeddings. Its
+ablations (stage 2 without the prior, general heads only, the prior alone, source labels as tasks) and an alpha
+sweep sit beside the baselines.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from finerouter.pipeline.stage import Stage, StageContext
@@ -9,26 +15,79 @@ from finerouter.pipeline.stage import Stage, StageContext
 if TYPE_CHECKING:
     from finerouter.config import RebuildConfig
 
-DEFAULT_ROUTERS = ["random", "knn", "mlp", "mf", "ipr", "finerouter-stage1"]
+BASELINE_ROUTERS = ["random", "knn", "mlp", "mf", "ipr", "finerouter-stage1"]
+FINEROUTER_ROUTERS = ["finerouter", "finerouter-stage2", "finerouter-general", "finerouter-prior"]
+SUBJECT = "finerouter"
 
 
 class EvaluateStage(Stage):
     name = "evaluate"
-    inputs = ("import", "embed", "tasks")
+    inputs = ("import", "embed", "describe", "preferences", "tasks", "bundle")
+    version = 2  # 2: FineRouter's bundle is the subject; ablations and alpha sweep
 
     def config_key(self, config: RebuildConfig) -> Any:
-        return {"routers": DEFAULT_ROUTERS, "seed": config.seed}
+        d = config.discovery
+        return {
+            "routers": [*BASELINE_ROUTERS, *FINEROUTER_ROUTERS, "finerouter-source-tasks"],
+            "seed": config.seed,
+            "source_tasks": {"delta": d.coverage_delta, "k_rrf": d.k_rrf},
+        }
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
+        import torch
+
         from finerouter.evaluation.data import load_run
         from finerouter.evaluation.harness import evaluate
         from finerouter.evaluation.registry import build_routers
         from finerouter.evaluation.report import write_report
+        from finerouter.evaluation.source_tasks import SourceTaskRouter
 
+        torch.set_num_threads(ctx.config.stage2.torch_threads)
         data = load_run(ctx.run_dir)
-        routers = build_routers(DEFAULT_ROUTERS, ctx.run_dir, ctx.config.seed)
-        results = evaluate(data, routers, subject="finerouter-stage1", seed=ctx.config.seed)
+        d, seed = ctx.config.discovery, ctx.config.seed
+        routers = build_routers([*BASELINE_ROUTERS, *FINEROUTER_ROUTERS], ctx.run_dir, seed)
+        routers.append(SourceTaskRouter(ctx.run_dir, d.coverage_delta, d.k_rrf, seed))
+        results = evaluate(data, routers, subject=SUBJECT, seed=seed)
+        results["alpha_sweep"] = alpha_sweep(data, ctx.run_dir)
+        results["bundle"] = json.loads((ctx.run_dir / "bundle" / "bundle.json").read_text())["version"]
         write_report(results, ctx.out_dir, f"Evaluation: {ctx.config.run}")
+        with (ctx.out_dir / "report.md").open("a") as report:
+            report.write(alpha_sweep_markdown(results["alpha_sweep"]))
         return {
-            n: {"quality": round(r["quality"], 4), "cost": round(r["cost"], 4)} for n, r in results["routers"].items()
+            n: {"quality": round(r["quality"], 4), "cost": round(r["cost"], 4), "aiq": round(r["aiq"], 4)}
+            for n, r in results["routers"].items()
         }
+
+
+def alpha_sweep(data, run_dir) -> list[dict[str, float]]:
+    """Test quality, cost and AIQ of the full bundle at every alpha (reported only; alpha is chosen on dev)."""
+    from finerouter.evaluation.finerouter import BundleRouter
+    from finerouter.evaluation.harness import evaluate
+    from finerouter.stage2.config import ALPHA_GRID
+
+    routers = [BundleRouter(run_dir / "bundle", f"alpha={a}", alpha=a) for a in ALPHA_GRID]
+    res = evaluate(data, routers)["routers"]
+    dev = json.loads((run_dir / "bundle" / "bundle.json").read_text())["calibration"]["alpha_sweep"]
+    dev_q = {round(p["alpha"], 3): p["quality"] for p in dev}
+    return [
+        {
+            "alpha": a,
+            "dev_quality": dev_q.get(round(a, 3)),
+            **{k: res[f"alpha={a}"][k] for k in ("quality", "cost", "aiq")},
+        }
+        for a in ALPHA_GRID
+    ]
+
+
+def alpha_sweep_markdown(sweep: list[dict[str, float]]) -> str:
+    lines = [
+        "",
+        "## Alpha sweep (FineRouter bundle; alpha is chosen on dev, test shown for reference)",
+        "",
+        "| alpha | dev quality | test quality | test cost | test AIQ |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for p in sweep:
+        dev = "n/a" if p["dev_quality"] is None else f"{p['dev_quality']:.3f}"
+        lines.append(f"| {p['alpha']:.1f} | {dev} | {p['quality']:.3f} | {p['cost']:.4g} | {p['aiq']:.3f} |")
+    return "\n".join(lines) + "\n"

@@ -18,7 +18,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 def demo_config(tmp_path: Path, *extra: str):
     return load_config(
-        REPO / "configs/demo.yaml", [f"artifacts_dir={tmp_path}", "data.synthetic.n_prompts=400", *extra]
+        REPO / "configs/demo.yaml",
+        [
+            f"artifacts_dir={tmp_path}",
+            "data.synthetic.n_prompts=400",
+            "stage2.classifier.epochs=3",
+            "stage2.estimator.epochs=3",
+            *extra,
+        ],
     )
 
 
@@ -35,6 +42,9 @@ STAGES = [
     "communities",
     "tasks",
     "task_report",
+    "train_classifier",
+    "train_router",
+    "bundle",
     "evaluate",
 ]
 
@@ -56,7 +66,10 @@ def test_demo_rebuild_runs_then_skips_then_reruns_what_changed(tmp_path: Path, r
     assert metrics["within_task_rbo"] > metrics["random_grouping_rbo"]
     assert "backend `prompt`, no LLM" in (run / "task_report/task_report.md").read_text()
     results = json.loads((run / "evaluate/results.json").read_text())
-    assert {"knn", "finerouter-stage1", "random"} <= set(results["routers"])
+    assert {"knn", "finerouter-stage1", "random", "finerouter", "finerouter-general"} <= set(results["routers"])
+    from finerouter.routing.router import Router
+
+    assert Router.load(run / "bundle").version == results["bundle"]
     assert (run / "evaluate/report.md").exists() and (run / "evaluate/pareto.png").exists()
 
     again = main(demo_config(tmp_path))

@@ -1,0 +1,216 @@
+"""Load benchmark of the Serve app's POST /v1/route, over loopback HTTP.
+
+Deploys the app (Ray started here with --ray-cpus logical CPUs) on 127.0.0.1, then for each concurrency runs
+closed-loop clients (each sends its next request when the previous answer arrives) for --duration seconds after
+--warmup seconds, with real prompts from a routing table. Prints and optionally writes JSON: requests, failures,
+throughput, latency percentiles, prompt lengths. The load generator shares the machine's cores with the server.
+
+Usage:
+  python benchmarks/serve_load.py --bundle artifacts/llmrouter/bundle \
+      --prompts artifacts/llmrouter/import/table/prompts.parquet --concurrency 1 32 --duration 30
+  python benchmarks/serve_load.py --url http://127.0.0.1:8000 --prompts ... (an app already running)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pandas as pd
+import requests
+
+
+@dataclass
+class LoadResult:
+    concurrency: int
+    duration_s: float
+    latencies_s: list[float] = field(default_factory=list)
+    failures: dict[str, int] = field(default_factory=dict)
+    events: list[tuple[float, bool]] = field(default_factory=list)  # (time since start, ok)
+
+    def summary(self) -> dict[str, Any]:
+        ok = np.asarray(self.latencies_s) * 1000
+        total = len(ok) + sum(self.failures.values())
+        pct = {f"p{q}_ms": round(float(np.percentile(ok, q)), 2) for q in (50, 90, 99)} if len(ok) else {}
+        return {
+            "concurrency": self.concurrency,
+            "duration_s": round(self.duration_s, 2),
+            "requests": total,
+            "ok": len(ok),
+            "failed": sum(self.failures.values()),
+            "failures": self.failures,
+            "throughput_rps": round(len(ok) / self.duration_s, 1),
+            **pct,
+            "mean_ms": round(float(ok.mean()), 2) if len(ok) else None,
+        }
+
+
+def load_prompts(path: Path, limit: int = 2000, seed: int = 0, max_chars: int | None = None) -> list[str]:
+    prompts = pd.read_parquet(path, columns=["prompt"])["prompt"].astype(str)
+    prompts = prompts[prompts.str.strip().str.len() > 0]
+    if max_chars is not None:
+        prompts = prompts[prompts.str.len() <= max_chars]
+    return prompts.sample(n=min(limit, len(prompts)), random_state=seed).tolist()
+
+
+def prompt_lengths(prompts: list[str]) -> dict[str, Any]:
+    chars = [len(p) for p in prompts]
+    p90 = int(np.percentile(chars, 90))
+    return {"n": len(prompts), "chars_median": int(statistics.median(chars)), "chars_p90": p90, "chars_max": max(chars)}
+
+
+async def run_load(
+    url: str, prompts: list[str], concurrency: int, duration_s: float, warmup_s: float = 3.0,
+    headers: dict[str, str] | None = None, started_at: float | None = None,
+) -> LoadResult:  # fmt: skip
+    """Closed-loop clients; only requests started after the warm-up count."""
+    result = LoadResult(concurrency, duration_s)
+    begin = time.perf_counter() if started_at is None else started_at
+    measure_from, stop_at = begin + warmup_s, begin + warmup_s + duration_s
+    connector = aiohttp.TCPConnector(limit=concurrency * 2)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as session:
+
+        async def client(worker: int) -> None:
+            i = worker
+            while (start := time.perf_counter()) < stop_at:
+                body = {"prompt": prompts[i % len(prompts)]}
+                i += concurrency
+                try:
+                    async with session.post(f"{url}/v1/route", json=body) as response:
+                        await response.read()
+                        error = None if response.status == 200 else str(response.status)
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    error = type(exc).__name__
+                end = time.perf_counter()
+                if start < measure_from:
+                    continue
+                result.events.append((start - begin, error is None))
+                if error is None:
+                    result.latencies_s.append(end - start)
+                else:
+                    result.failures[error] = result.failures.get(error, 0) + 1
+
+        await asyncio.gather(*(client(w) for w in range(concurrency)))
+    return result
+
+
+def direct(bundle: Path, prompts: list[str], duration_s: float, batch: int) -> dict[str, Any]:
+    """The Router alone, in this process (no Serve, no HTTP): what the encoder and heads cost."""
+    import torch
+
+    from finerouter.routing.router import Router
+
+    torch.set_num_threads(1)  # as in a 1-CPU replica (Ray sets OMP_NUM_THREADS to the actor's CPUs)
+    router = Router.load(bundle)
+    router.route(["warm-up"])
+    single: list[float] = []
+    stop = time.perf_counter() + duration_s
+    i = 0
+    while time.perf_counter() < stop:
+        start = time.perf_counter()
+        router.route([prompts[i % len(prompts)]])
+        single.append(time.perf_counter() - start)
+        i += 1
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < duration_s:
+        router.route(prompts[done % len(prompts) : done % len(prompts) + batch])
+        done += batch
+    p50, p99 = np.percentile(np.asarray(single) * 1000, [50, 99])
+    rate = done / (time.perf_counter() - start)
+    return {
+        "single_p50_ms": round(p50, 2),
+        "single_p99_ms": round(p99, 2),
+        f"batch{batch}_prompts_per_s": round(rate, 1),
+    }
+
+
+def deploy(
+    bundle: Path, ray_cpus: int, replicas: int, replica_cpus: float, max_batch: int, port: int,
+    metrics_port: int | None = None,
+) -> str:  # fmt: skip
+    import ray
+    from ray import serve
+
+    from serve_app.app import build_app
+    from serve_app.config import ServeAppArgs
+
+    args = ServeAppArgs.model_validate({
+        "bundle": str(bundle),
+        "router": {"max_batch_size": max_batch, "num_cpus": replica_cpus,
+                   "autoscaling": {"min_replicas": replicas, "max_replicas": replicas}},
+    })  # fmt: skip
+    ray.init(
+        address="local", num_cpus=ray_cpus, include_dashboard=False, log_to_driver=False,
+        _metrics_export_port=metrics_port,
+    )  # fmt: skip
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app(args), name="finerouter", route_prefix="/", logging_config={"enable_access_log": False})
+    return f"http://127.0.0.1:{port}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--bundle", type=Path, help="deploy this bundle here")
+    target.add_argument("--url", help="an app already serving")
+    parser.add_argument("--prompts", type=Path, required=True, help="a routing table's prompts.parquet")
+    parser.add_argument("--max-chars", type=int, help="only prompts up to this many characters")
+    parser.add_argument("--direct", action="store_true", help="also time the Router alone, without Serve")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--ray-cpus", type=int, default=2)
+    parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--replica-cpus", type=float, default=1.0)
+    parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--port", type=int, default=8123)
+    parser.add_argument("--api-key")
+    parser.add_argument("--metrics-port", type=int, help="Ray's Prometheus port; its finerouter_* lines are reported")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+
+    prompts = load_prompts(args.prompts, max_chars=args.max_chars)
+    if args.direct and args.bundle:
+        print(json.dumps({"direct_router": direct(args.bundle, prompts, args.duration / 2, args.max_batch)}))
+    url = args.url or deploy(
+        args.bundle, args.ray_cpus, args.replicas, args.replica_cpus, args.max_batch, args.port, args.metrics_port
+    )
+    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else None
+    report: dict[str, Any] = {"prompts": prompt_lengths(prompts), "bundle": str(args.bundle or args.url),
+                              "replicas": args.replicas, "max_batch": args.max_batch, "runs": []}  # fmt: skip
+    if args.bundle:
+        report["bundle_meta"] = {k: v for k, v in json.loads((args.bundle / "bundle.json").read_text()).items()
+                                 if k in ("version", "models", "task_ids")}  # fmt: skip
+        report["bundle_meta"]["task_count"] = len(report["bundle_meta"].pop("task_ids", []))
+    for concurrency in args.concurrency:
+        load_before = os.getloadavg()[0]
+        result = asyncio.run(run_load(url, prompts, concurrency, args.duration, args.warmup, headers))
+        summary = result.summary() | {
+            "loadavg_1m_before": round(load_before, 1),
+            "loadavg_1m_after": round(os.getloadavg()[0], 1),
+        }
+        report["runs"].append(summary)
+        print(json.dumps(summary))
+    if args.metrics_port:
+        time.sleep(12)  # Ray exports metrics every ~10 s
+        text = requests.get(f"http://127.0.0.1:{args.metrics_port}/metrics", timeout=10).text
+        report["metrics_sample"] = [
+            line for line in text.splitlines() if "finerouter_" in line and not line.startswith("#")
+        ]
+    print(json.dumps({k: v for k, v in report.items() if k != "runs"}))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""The router bundle: everything the online `Router` needs, in one directory that loads without Ray.
+
+    bundle.json           format, version, models, expected cost per model, alpha, threshold, tolerance,
+                          encoder reference, network sizes, dev calibration, lineage
+    weights.safetensors   classifier.{W,u,b}, estimator.* (adapter, model embeddings, general and task heads,
+                          slot table), priors (stage-1 median quality per task and model; last row = no task)
+    tasks.parquet         the discovered tasks: task_id, size, summary, candidates, prior, ...
+
+`write_bundle(run_dir, out_dir)` builds one from a completed rebuild (stages train_classifier and train_router).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from finerouter.errors import DataError
+
+FORMAT = 1
+META_FILE = "bundle.json"
+WEIGHTS_FILE = "weights.safetensors"
+TASKS_FILE = "tasks.parquet"
+CLASSIFIER_WEIGHTS = "train_classifier/classifier.safetensors"
+CLASSIFIER_META = "train_classifier/classifier.json"
+ESTIMATOR_WEIGHTS = "train_router/estimator.safetensors"
+ESTIMATOR_META = "train_router/estimator.json"
+
+
+@dataclass
+class BundleParts:
+    meta: dict[str, Any]
+    tensors: dict[str, torch.Tensor]
+    tasks: pd.DataFrame
+    extra_files: dict[str, Path] = field(default_factory=dict)
+
+
+def save_bundle(parts: BundleParts, out_dir: str | Path) -> Path:
+    """Write a bundle; its version is its name, revision and a hash of its content (same content, same version)."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    scratch = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in parts.tensors.items()}
+    save_file(tensors, scratch / WEIGHTS_FILE)
+    parts.tasks.to_parquet(scratch / TASKS_FILE, index=False)
+    meta = {k: v for k, v in parts.meta.items() if k not in ("version", "created")}
+    digest = hashlib.sha256((scratch / WEIGHTS_FILE).read_bytes())
+    digest.update((scratch / TASKS_FILE).read_bytes())
+    digest.update(json.dumps(meta, sort_keys=True, default=str).encode())
+    meta = {
+        "format": FORMAT,
+        "version": f"{meta.get('name', 'finerouter')}-r{meta.get('revision', 1)}-{digest.hexdigest()[:10]}",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **meta,
+    }
+    (scratch / META_FILE).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    scratch.rename(out)
+    return out
+
+
+def read_bundle(path: str | Path) -> BundleParts:
+    from safetensors.torch import load_file
+
+    root = Path(path)
+    missing = [f for f in (META_FILE, WEIGHTS_FILE, TASKS_FILE) if not (root / f).is_file()]
+    if missing:
+        raise DataError(f"{str(root)!r} is not a router bundle: missing {', '.join(missing)}")
+    meta = json.loads((root / META_FILE).read_text())
+    if meta.get("format") != FORMAT:
+        raise DataError(
+            f"bundle {str(root)!r} has format {meta.get('format')!r}; this FineRouter reads format {FORMAT}"
+        )
+    return BundleParts(meta, load_file(root / WEIGHTS_FILE), pd.read_parquet(root / TASKS_FILE))
+
+
+def write_bundle(
+    run_dir: str | Path, out_dir: str | Path, *, alpha: float | str | None = None, tolerance: float | None = None,
+    target_cost: float | None = None, name: str | None = None,
+) -> Path:  # fmt: skip
+    """A bundle from a completed rebuild (stages train_classifier and train_router). alpha / tolerance /
+    target_cost / name default to the `stage2` config defaults; alpha 'auto' and target_cost are calibrated on the
+    dev split (never on test)."""
+    from safetensors.torch import load_file
+
+    from finerouter.evaluation.data import load_run
+    from finerouter.routing.calibrate import calibrate
+    from finerouter.stage2.config import Stage2Config
+    from finerouter.stage2.data import load_task_set
+
+    run = Path(run_dir)
+    for needed in (CLASSIFIER_WEIGHTS, CLASSIFIER_META, ESTIMATOR_WEIGHTS, ESTIMATOR_META):
+        if not (run / needed).is_file():
+            raise DataError(f"{run / needed} not found: run the rebuild's train_classifier and train_router stages")
+    cls_meta = json.loads((run / CLASSIFIER_META).read_text())
+    est_meta = json.loads((run / ESTIMATOR_META).read_text())
+    defaults = Stage2Config()
+    data = load_run(run)
+    tasks = load_task_set(run, data)
+    tensors = {f"classifier.{k}": v for k, v in load_file(run / CLASSIFIER_WEIGHTS).items()}
+    tensors |= {f"estimator.{k}": v for k, v in load_file(run / ESTIMATOR_WEIGHTS).items()}
+    tensors["priors"] = torch.as_tensor(tasks.priors, dtype=torch.float32)
+    meta = {
+        "name": name or defaults.bundle_name,
+        "revision": 1,
+        "parent_version": None,
+        "source_run": str(run.resolve()),
+        "models": data.models,
+        "model_cost": {
+            m: None if np.isnan(c) else float(f"{c:.10g}") for m, c in zip(data.models, data.model_cost, strict=True)
+        },
+        "cost_unit": data.cost_unit,
+        "task_ids": [int(t) for t in tasks.task_ids],
+        "threshold": cls_meta["threshold"],
+        "encoder": cls_meta["encoder"],
+        "estimator": est_meta["dims"],
+        "alpha": 0.5,
+        "tolerance": 0.0,
+        "classifier_dev": cls_meta["dev"],
+        "added_models": [],
+    }
+    parts = BundleParts(meta, tensors, tasks.frame)
+    meta["calibration"] = calibrate(
+        parts, data.dev, data.model_cost,
+        alpha=defaults.alpha if alpha is None else alpha,
+        tolerance=defaults.cost.tolerance if tolerance is None else tolerance,
+        target_cost=defaults.cost.target_cost if target_cost is None else target_cost,
+    )  # fmt: skip
+    meta["alpha"] = meta["calibration"]["alpha"]
+    meta["tolerance"] = meta["calibration"]["tolerance"]
+    return save_bundle(parts, out_dir)

@@ -1,0 +1,202 @@
+"""The online router: one class shared by the CLI, the Ray Serve app, the evaluation and users' own code.
+
+Per prompt: the classifier assigns a task (or none); the estimator scores every model, with the task heads of the
+task's candidate models and the general heads for the rest; stage-1's prior of the task (the no-task prior when
+none) is fused in by alpha after min-max normalising both over the models considered; the cost setting picks the
+cheapest model within `tolerance` of the best fused score, among models whose expected cost is <= `max_cost`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from finerouter.errors import InvalidRequestError
+from finerouter.routing.bundle import BundleParts, read_bundle
+from finerouter.routing.decision import RouteDecision
+from finerouter.stage2.models import NO_TASK, MoEQualityEstimator, TaskClassifier
+
+
+@dataclass
+class Analysis:
+    task: np.ndarray  # (B,) task index, NO_TASK for none
+    confidence: np.ndarray  # (B,) classifier score of the top task
+    estimate: np.ndarray  # (B, M) stage-2 predicted quality
+    prior: np.ndarray  # (B, M) stage-1 prior of the assigned task
+
+
+def minmax(values: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Min-max normalise each row over its allowed entries (a constant row becomes 0); others NaN."""
+    v = np.where(allowed, values, np.nan)
+    lo, hi = np.nanmin(v, axis=1, keepdims=True), np.nanmax(v, axis=1, keepdims=True)
+    span = np.where(hi - lo > 1e-12, hi - lo, 1.0)
+    return (v - lo) / span
+
+
+def fuse(estimate: np.ndarray, prior: np.ndarray, alpha: float, allowed: np.ndarray) -> np.ndarray:
+    return alpha * minmax(estimate, allowed) + (1.0 - alpha) * minmax(prior, allowed)
+
+
+class Router:
+    def __init__(self, parts: BundleParts) -> None:
+        meta, tensors = parts.meta, parts.tensors
+        self.meta = meta
+        self.version: str = meta["version"]
+        self.models: list[str] = list(meta["models"])
+        self.model_cost: dict[str, float] = {m: meta["model_cost"][m] for m in self.models}
+        self.cost_unit: str = meta["cost_unit"]
+        self.alpha: float = float(meta["alpha"])
+        self.tolerance: float = float(meta["tolerance"])
+        self.threshold: float = float(meta["threshold"])
+        self.task_ids = np.asarray(meta["task_ids"], dtype=np.int64)
+        self.tasks = parts.tasks
+        self._task_rows = {int(t): i for i, t in enumerate(parts.tasks["task_id"])}
+        self.classifier = TaskClassifier(tensors["classifier.u"], input_dim=tensors["classifier.W"].shape[0])
+        self.classifier.load_state_dict({k[11:]: v for k, v in tensors.items() if k.startswith("classifier.")})
+        dims = meta["estimator"]
+        self.estimator = MoEQualityEstimator(
+            dims["input_dim"], dims["n_models"], tensors["estimator.slot_table"], dims["adapter_dim"],
+            dims["model_dim"], dims["hidden"], dims["dropout"],
+        )  # fmt: skip
+        self.estimator.load_state_dict({k[10:]: v for k, v in tensors.items() if k.startswith("estimator.")})
+        self.classifier.eval()
+        self.estimator.eval()
+        self.priors = tensors["priors"].numpy().astype(np.float64)
+        self._cost = np.array([np.nan if c is None else c for c in self.model_cost.values()], dtype=np.float64)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Router:
+        return cls(read_bundle(path))
+
+    # -- scoring -------------------------------------------------------------------------------------------------
+    def embed(self, prompts: Sequence[str]) -> np.ndarray:
+        from finerouter.embed.encoder import encode
+
+        enc = self.meta["encoder"]
+        if enc.get("mode", "frozen") != "frozen":
+            raise NotImplementedError(f"bundles with encoder mode {enc.get('mode')!r} are not supported yet")
+        return encode(list(prompts), enc["name"])
+
+    @torch.no_grad()
+    def analyse(self, emb: np.ndarray, *, use_task_heads: bool = True) -> Analysis:
+        x = torch.as_tensor(np.asarray(emb, dtype=np.float32))
+        task, conf = self.classifier.assign(x, self.threshold)
+        estimate, _ = self.estimator(x, task if use_task_heads else None)
+        prior = self.priors[np.where(task.numpy() >= 0, task.numpy(), len(self.priors) - 1)]
+        return Analysis(task.numpy(), conf.numpy(), estimate.numpy().astype(np.float64), prior)
+
+    def fused_scores(
+        self, emb: np.ndarray, *, alpha: float | None = None, use_task_heads: bool = True,
+        allowed: np.ndarray | None = None,
+    ) -> np.ndarray:  # fmt: skip
+        """(B, M) fused scores; NaN for models not allowed."""
+        a = self.analyse(emb, use_task_heads=use_task_heads)
+        mask = np.ones(a.estimate.shape, dtype=bool) if allowed is None else np.broadcast_to(allowed, a.estimate.shape)
+        return fuse(a.estimate, a.prior, self.alpha if alpha is None else alpha, mask)
+
+    # -- routing -------------------------------------------------------------------------------------------------
+    def allowed_models(self, models: Sequence[str] | None, max_cost: float | None) -> np.ndarray:
+        allowed = np.ones(len(self.models), dtype=bool)
+        if models is not None:
+            if isinstance(models, str) or len(models) == 0:
+                raise InvalidRequestError(f"models must be a non-empty list of names; valid: {', '.join(self.models)}")
+            unknown = [m for m in models if m not in self.model_cost]
+            if unknown:
+                raise InvalidRequestError(f"unknown model(s) {unknown}; valid: {', '.join(self.models)}")
+            allowed = np.isin(np.asarray(self.models, dtype=object), list(models))
+        if max_cost is not None:
+            fits = np.nan_to_num(self._cost, nan=np.inf) <= max_cost
+            if not (allowed & fits).any():
+                cheapest = min((self._cost[j], m) for j, m in enumerate(self.models) if allowed[j])
+                raise InvalidRequestError(
+                    f"max_cost {max_cost} is below every allowed model's expected cost; the cheapest is "
+                    f"{cheapest[1]} at {cheapest[0]:.4g} {self.cost_unit}"
+                )
+            allowed &= fits
+        return allowed
+
+    def choose(self, fused: np.ndarray, tolerance: float) -> np.ndarray:
+        """Per row, the cheapest model within `tolerance` of the best fused score (higher score among equal costs)."""
+        s = np.where(np.isnan(fused), -np.inf, fused)
+        ok = s >= s.max(axis=1, keepdims=True) - tolerance - 1e-12
+        cost = np.where(ok, np.nan_to_num(self._cost, nan=np.inf), np.inf)
+        cheapest = cost.min(axis=1, keepdims=True)
+        return np.where(ok & (cost == cheapest), s, -np.inf).argmax(axis=1)
+
+    def choose_willingness(self, fused: np.ndarray, willingness: float) -> np.ndarray:
+        """Per row, argmax(score - willingness * cost / dearest cost): quality given up per unit of relative cost."""
+        cost = np.nan_to_num(self._cost, nan=np.inf)
+        scale = float(np.nanmax(self._cost)) or 1.0
+        return np.where(np.isnan(fused), -np.inf, fused - willingness * cost / scale).argmax(axis=1)
+
+    def route(
+        self, prompts: Sequence[str], *, tolerance: float | None = None, max_cost: float | None = None,
+        models: Sequence[str] | None = None, willingness: float | None = None,
+    ) -> list[RouteDecision]:  # fmt: skip
+        if isinstance(prompts, str):
+            raise InvalidRequestError("prompts must be a list of strings, not one string")
+        for i, p in enumerate(prompts):
+            if not isinstance(p, str) or not p.strip():
+                raise InvalidRequestError(f"prompt {i} is empty or not a string; every prompt needs text")
+        if not prompts:
+            return []
+        return self.route_embeddings(
+            self.embed(prompts), tolerance=tolerance, max_cost=max_cost, models=models, willingness=willingness
+        )
+
+    def route_embeddings(
+        self, emb: np.ndarray, *, tolerance: float | None = None, max_cost: float | None = None,
+        models: Sequence[str] | None = None, willingness: float | None = None,
+    ) -> list[RouteDecision]:  # fmt: skip
+        """`route` for prompts already embedded with the bundle's encoder. `willingness` (lambda, >= 0) trades
+        quality for cost instead of a tolerance: argmax(score - lambda * cost / dearest cost)."""
+        if tolerance is not None and (not np.isfinite(tolerance) or tolerance < 0):
+            raise InvalidRequestError(f"tolerance must be a number >= 0, got {tolerance}")
+        if willingness is not None:
+            if not np.isfinite(willingness) or willingness < 0:
+                raise InvalidRequestError(f"willingness must be a number >= 0, got {willingness}")
+            if tolerance is not None:
+                raise InvalidRequestError("give tolerance or willingness, not both")
+        if max_cost is not None and not np.isfinite(max_cost):
+            raise InvalidRequestError(f"max_cost must be a finite number, got {max_cost}")
+        allowed = self.allowed_models(models, max_cost)
+        a = self.analyse(emb)
+        fused = fuse(a.estimate, a.prior, self.alpha, np.broadcast_to(allowed, a.estimate.shape))
+        if willingness is not None:
+            choice = self.choose_willingness(fused, willingness)
+        else:
+            choice = self.choose(fused, self.tolerance if tolerance is None else tolerance)
+        return [self._decision(a, fused, i, int(j)) for i, j in enumerate(choice)]
+
+    def _decision(self, a: Analysis, fused: np.ndarray, i: int, j: int) -> RouteDecision:
+        t = int(a.task[i])
+        task_id = None if t == NO_TASK else int(self.task_ids[t])
+        summary = None if task_id is None else str(self.tasks["summary"].iloc[self._task_rows[task_id]])
+        cost = self._cost[j]
+        return RouteDecision(
+            model=self.models[j],
+            task_id=task_id,
+            task_summary=summary,
+            confidence=float(a.confidence[i]),
+            scores={m: round(float(fused[i, k]), 6) for k, m in enumerate(self.models) if not np.isnan(fused[i, k])},
+            estimated_cost=None if np.isnan(cost) else float(cost),
+            cost_unit=self.cost_unit,
+            bundle_version=self.version,
+        )
+
+    def task(self, task_id: int) -> dict[str, Any]:
+        if int(task_id) not in self._task_rows:
+            valid = ", ".join(str(t) for t in self.tasks["task_id"])
+            raise InvalidRequestError(f"unknown task id {task_id}; valid: {valid}")
+        row = self.tasks.iloc[self._task_rows[int(task_id)]]
+        return {
+            "id": int(row["task_id"]),
+            "summary": str(row["summary"]),
+            "size": int(row["size"]),
+            "candidates": [str(m) for m in row["candidates"]],
+        }

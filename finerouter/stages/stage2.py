@@ -1,0 +1,191 @@
+"""Stages `train_classifier`, `train_router` (both on Ray Train) and `bundle` (the router bundle)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from finerouter.errors import ConfigError
+from finerouter.pipeline.stage import Stage, StageContext
+
+if TYPE_CHECKING:
+    from finerouter.config import RebuildConfig
+
+STAGE2_INPUTS = ("import", "embed", "tasks")
+
+
+def _check_encoder(config: RebuildConfig) -> None:
+    if config.stage2.encoder != "frozen":
+        raise ConfigError(
+            "stage2.encoder: finetune is not built yet; use stage2.encoder: frozen (the embed stage's embeddings)"
+        )
+
+
+def _ray_train(ctx: StageContext, stage: Stage, kind: str, data: dict, settings: dict) -> dict[str, Any]:
+    from finerouter.pipeline.runner import stage_key
+    from finerouter.stage2.ray_runner import train_on_ray
+
+    cfg = ctx.config.stage2
+    storage = Path(cfg.storage_path) if cfg.storage_path else ctx.run_dir / ".ray_train"
+    # Same stage key (code, config, inputs) -> same run name: a restarted rebuild resumes that run's checkpoint.
+    name = f"{stage.name}-{stage_key(stage, ctx.config, ctx.run_dir)[:12]}"
+    return train_on_ray(kind, data, settings, seed=cfg.seed, scaling=cfg.scaling, storage_path=storage, name=name)
+
+
+def _save(out_dir: Path, stem: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, out_dir / f"{stem}.safetensors")
+    (out_dir / f"{stem}.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
+
+
+class TrainClassifierStage(Stage):
+    name = "train_classifier"
+    inputs = STAGE2_INPUTS
+    needs_ray = True
+
+    def config_key(self, config: RebuildConfig) -> Any:
+        s = config.stage2
+        return {
+            "classifier": s.classifier.model_dump(),
+            "seed": s.seed,
+            "encoder": s.encoder,
+            "emb": config.embed.encoder,
+        }
+
+    def run(self, ctx: StageContext) -> dict[str, Any]:
+        from finerouter.evaluation.data import load_run
+        from finerouter.stage2.data import load_task_set, propagate_labels, train_labels, tune_threshold
+        from finerouter.stage2.models import TaskClassifier
+
+        _check_encoder(ctx.config)
+        settings = ctx.config.stage2.classifier
+        data = load_run(ctx.run_dir)
+        tasks = load_task_set(ctx.run_dir, data)
+        labels = train_labels(ctx.run_dir, data, tasks)
+        dev_labels = propagate_labels(data.train.emb, labels, data.dev.emb, settings.dev_label_k)
+        arrays = {
+            "x": data.train.emb, "labels": labels, "x_dev": data.dev.emb, "labels_dev": dev_labels,
+            "task_vectors": tasks.vectors,
+        }  # fmt: skip
+        state = _ray_train(ctx, self, "classifier", arrays, settings.model_dump())
+        model = TaskClassifier(tasks.vectors, input_dim=data.train.emb.shape[1])
+        model.load_state_dict(state["model"])
+        with torch.no_grad():
+            probs_dev = torch.sigmoid(model(torch.as_tensor(data.dev.emb, dtype=torch.float32))).numpy()
+            probs_train = torch.sigmoid(model(torch.as_tensor(data.train.emb, dtype=torch.float32))).numpy()
+        if tasks.n_tasks:
+            threshold, dev_metrics = tune_threshold(probs_dev, dev_labels, settings.thresholds)
+            _, train_metrics = tune_threshold(probs_train, labels, [threshold])
+        else:
+            threshold = 1.0
+            dev_metrics = {"accuracy": float((dev_labels == -1).mean()), "no_task_rate": 1.0}
+            train_metrics = {"accuracy": float((labels == -1).mean()), "no_task_rate": 1.0}
+        dev_metrics["labelled_others_rate"] = float((dev_labels == -1).mean())
+        meta = {
+            "threshold": threshold,
+            "tasks": tasks.n_tasks,
+            "task_ids": tasks.task_ids.tolist(),
+            "encoder": {"mode": "frozen", "name": ctx.config.embed.encoder, "dim": int(data.train.emb.shape[1])},
+            "dev": dev_metrics,
+            "dev_labels": f"majority task of the {settings.dev_label_k} nearest train prompts",
+            "train": train_metrics,
+            "best_dev_loss": state.get("best_dev_loss", {}),
+            "history": state.get("history", []),
+        }
+        _save(ctx.out_dir, "classifier", dict(model.state_dict()), meta)
+        ctx.log.info("classifier: %d tasks, threshold %.2f, dev %s", tasks.n_tasks, threshold, dev_metrics)
+        return {"tasks": tasks.n_tasks, "threshold": threshold, "dev": dev_metrics, "train": train_metrics}
+
+
+def relabel(run_dir: Path, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Task index (-1 none) and confidence of every row of `emb` by the trained classifier."""
+    from safetensors.torch import load_file
+
+    from finerouter.stage2.models import TaskClassifier
+
+    weights = load_file(run_dir / "train_classifier/classifier.safetensors")
+    meta = json.loads((run_dir / "train_classifier/classifier.json").read_text())
+    model = TaskClassifier(weights["u"], input_dim=weights["W"].shape[0])
+    model.load_state_dict(weights)
+    task, conf = model.assign(torch.as_tensor(np.asarray(emb, dtype=np.float32)), meta["threshold"])
+    return task.numpy(), conf.numpy()
+
+
+class TrainRouterStage(Stage):
+    name = "train_router"
+    inputs = (*STAGE2_INPUTS, "train_classifier")
+    needs_ray = True
+
+    def config_key(self, config: RebuildConfig) -> Any:
+        s = config.stage2
+        return {"estimator": s.estimator.model_dump(), "seed": s.seed, "encoder": s.encoder}
+
+    def run(self, ctx: StageContext) -> dict[str, Any]:
+        from finerouter.evaluation.data import load_run
+        from finerouter.stage2.data import load_task_set
+        from finerouter.stage2.models import slot_table_for
+        from finerouter.stage2.training import build_estimator
+
+        _check_encoder(ctx.config)
+        cfg = ctx.config.stage2
+        settings = cfg.estimator
+        data = load_run(ctx.run_dir)
+        tasks = load_task_set(ctx.run_dir, data)
+        task, _ = relabel(ctx.run_dir, data.train.emb)
+        task_dev, _ = relabel(ctx.run_dir, data.dev.emb)
+        counts = np.bincount(task[task >= 0], minlength=tasks.n_tasks)
+        trained = [bool(c >= settings.min_task_prompts) for c in counts]
+        slots = slot_table_for(tasks.candidates, len(data.models), trained)
+        arrays = {
+            "x": data.train.emb, "quality": data.train.quality, "task": task, "x_dev": data.dev.emb,
+            "quality_dev": data.dev.quality, "task_dev": task_dev, "slot_table": slots,
+        }  # fmt: skip
+        state = _ray_train(ctx, self, "estimator", arrays, settings.model_dump())
+        model = build_estimator(state["dims"], slots)
+        model.load_state_dict(state["model"])
+        meta = {
+            "dims": state["dims"],
+            "task_heads": int(model.task_heads.n_heads),
+            "tasks_with_heads": int(sum(trained)),
+            "relabelled_train_per_task": counts.tolist(),
+            "relabelled_train_no_task": int((task < 0).sum()),
+            "best_dev_loss": state.get("best_dev_loss", {}),
+            "history": state.get("history", []),
+        }  # fmt: skip
+        _save(ctx.out_dir, "estimator", dict(model.state_dict()), meta)
+        stats = {k: meta[k] for k in ("task_heads", "tasks_with_heads", "relabelled_train_no_task", "best_dev_loss")}
+        ctx.log.info("estimator: %s", stats)
+        return stats
+
+
+class BundleStage(Stage):
+    name = "bundle"
+    inputs = (*STAGE2_INPUTS, "train_classifier", "train_router")
+
+    def config_key(self, config: RebuildConfig) -> Any:
+        s = config.stage2
+        return {"alpha": s.alpha, "cost": s.cost.model_dump(), "name": s.bundle_name}
+
+    def run(self, ctx: StageContext) -> dict[str, Any]:
+        from finerouter.routing.bundle import write_bundle
+
+        # The bundle is the stage's directory itself: <run>/bundle/ loads with Router.load.
+        s = ctx.config.stage2
+        write_bundle(
+            ctx.run_dir, ctx.out_dir / "_b", alpha=s.alpha, tolerance=s.cost.tolerance, target_cost=s.cost.target_cost,
+            name=s.bundle_name,
+        )  # fmt: skip
+        for item in (ctx.out_dir / "_b").iterdir():
+            item.rename(ctx.out_dir / item.name)
+        (ctx.out_dir / "_b").rmdir()
+        meta = json.loads((ctx.out_dir / "bundle.json").read_text())
+        cal = meta["calibration"]
+        return {
+            "version": meta["version"], "alpha": meta["alpha"], "tolerance": meta["tolerance"],
+            "dev_quality": round(cal["dev_quality"], 4), "dev_cost": round(cal["dev_cost"], 4),
+        }  # fmt: skip

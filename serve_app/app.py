@@ -1,0 +1,65 @@
+"""The application builder: `serve run serve_app.config.yaml`, `serve run serve_app.app:build_app bundle=DIR`,
+or `finerouter serve --bundle DIR`."""
+
+# No `from __future__ import annotations`: Serve validates the args against the builder's real annotation.
+from pathlib import Path
+
+from ray.serve import Application
+
+from finerouter.errors import ConfigError
+from serve_app.config import ServeAppArgs
+from serve_app.ingress import Ingress
+from serve_app.router_deployment import RouterDeployment
+
+APP_NAME = "finerouter"
+
+
+def build_app(args: ServeAppArgs) -> Application:
+    """Ingress (FastAPI) -> Router deployment (batched, autoscaled). The bundle goes in the router's `user_config`,
+    so deploying the same app with a new `bundle` swaps it in place without restarting replicas."""
+    router_args = args.router
+    router = RouterDeployment.options(
+        autoscaling_config=router_args.autoscaling.to_serve(),
+        max_ongoing_requests=router_args.max_ongoing_requests,
+        ray_actor_options={"num_cpus": router_args.num_cpus},
+        graceful_shutdown_timeout_s=router_args.graceful_shutdown_timeout_s,
+        user_config={"bundle": str(args.bundle)},
+    ).bind(
+        args.router_class,
+        sorted(args.referenced_models()),
+        router_args.max_batch_size,
+        router_args.batch_wait_timeout_s,
+    )
+    ingress = Ingress.options(
+        num_replicas=args.ingress.num_replicas,
+        max_ongoing_requests=args.ingress.max_ongoing_requests,
+        ray_actor_options={"num_cpus": args.ingress.num_cpus},
+    )
+    return ingress.bind(args.service().model_dump(mode="json"), router)
+
+
+def serve_config(args: ServeAppArgs, new_bundle: str | Path | None = None, access_log: bool = False) -> dict:
+    """The declarative Serve config of the app (what `serve deploy` sends). With `new_bundle`, the Router's
+    `user_config` is overridden: the application code version (import path + args) is unchanged, so Serve applies it
+    to the running replicas through `reconfigure`, without restarting any (a zero-downtime bundle update)."""
+    app: dict = {
+        "name": APP_NAME,
+        "route_prefix": "/",
+        "import_path": "serve_app.app:build_app",
+        "args": args.model_dump(mode="json"),
+        "logging_config": {"enable_access_log": access_log},
+    }
+    if new_bundle is not None:
+        bundle = Path(new_bundle).expanduser().resolve()
+        if not bundle.is_dir():
+            raise ConfigError(f"bundle directory {bundle} does not exist")
+        app["deployments"] = [{"name": "Router", "user_config": {"bundle": str(bundle)}}]
+    return {"applications": [app]}
+
+
+def deploy_config(config: dict, blocking: bool = True) -> None:
+    """Apply a declarative config to the running Serve instance, as `serve deploy` does (no dashboard needed)."""
+    from ray.serve.context import _get_global_client
+    from ray.serve.schema import ServeDeploySchema
+
+    _get_global_client().deploy_apps(ServeDeploySchema.model_validate(config), _blocking=blocking)

@@ -1,0 +1,22 @@
+"""The HTTP ingress deployment: a FastAPI app built per replica from the typed app args."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from ray import serve
+
+from serve_app.api import build_api
+from serve_app.config import ServiceArgs
+from serve_app.service import RoutingService
+
+
+@serve.deployment(name="Ingress")
+@serve.ingress()
+class Ingress:
+    def __init__(self, args: dict[str, Any], router: Any) -> None:
+        self._service = RoutingService(ServiceArgs.model_validate(args), router)
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return build_api(self._service)

@@ -1,0 +1,78 @@
+"""`finerouter serve`: run the app on a local (or given) Ray cluster until interrupted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from finerouter.errors import ConfigError
+from serve_app.config import ServeAppArgs
+
+APP_NAME = "finerouter"
+
+
+def load_args(bundle: Path | None, config: Path | None, overrides: dict[str, Any]) -> ServeAppArgs:
+    """App args from a YAML file (the `args:` mapping of a Serve config, or that mapping alone) plus CLI flags."""
+    raw: dict[str, Any] = {}
+    if config is not None:
+        loaded = yaml.safe_load(config.read_text()) or {}
+        if "applications" in loaded:
+            apps = [a for a in loaded["applications"] if a.get("name") == APP_NAME] or loaded["applications"]
+            loaded = apps[0].get("args", {})
+        raw = dict(loaded)
+    if bundle is not None:
+        raw["bundle"] = str(bundle)
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        *parents, leaf = dotted.split(".")
+        node = raw
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    try:
+        return ServeAppArgs.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid serve arguments: {exc}") from exc
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_local(
+    args: ServeAppArgs,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    access_log: bool = False,
+) -> None:
+    import ray
+    from ray import serve
+
+    from serve_app.app import build_app
+
+    if address is None:
+        os.environ.pop("RAY_ADDRESS", None)
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False)  # never a `ray start` cluster
+    else:
+        ray.init(address=address)
+    serve.start(http_options={"host": host, "port": port})
+    serve.run(build_app(args), name=APP_NAME, route_prefix="/", logging_config={"enable_access_log": access_log})
+    print(f"FineRouter serving bundle {args.bundle} at http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops it")
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` / a supervisor's stop shuts Serve and Ray down too
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        serve.shutdown()
+        ray.shutdown()

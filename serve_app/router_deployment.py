@@ -1,0 +1,146 @@
+"""The deployment that holds the Router: dynamic batching with `@serve.batch`, bundle swaps through `user_config`."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from ray import serve
+
+from finerouter.errors import ConfigError, InvalidRequestError
+from finerouter.routing.decision import RouteDecision
+from serve_app.metrics import RouterMetrics
+
+logger = logging.getLogger("ray.serve")
+
+
+@dataclass(frozen=True)
+class RouteQuery:
+    prompt: str
+    tolerance: float | None = None
+    max_cost: float | None = None
+    models: tuple[str, ...] | None = None
+
+    def options(self) -> tuple[float | None, float | None, tuple[str, ...] | None]:
+        return self.tolerance, self.max_cost, self.models
+
+
+@dataclass(frozen=True)
+class RouteOutcome:
+    """A decision, or the InvalidRequestError message for this query (exceptions do not cross a batch)."""
+
+    decision: RouteDecision | None = None
+    error: str | None = None
+
+
+def import_router_class(path: str) -> Any:
+    module_name, _, class_name = path.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"router_class {path!r} cannot be imported: {exc}") from exc
+
+
+@serve.deployment(name="Router")
+class RouterDeployment:
+    """`user_config` = {"bundle": "/abs/dir"}: a new bundle is loaded beside the old one, then swapped in; batches
+    already running finish on the router they started with, so a bundle update drops no request."""
+
+    def __init__(
+        self, router_class: str, required_models: list[str], max_batch_size: int, batch_wait_timeout_s: float
+    ) -> None:
+        self._router_class = import_router_class(router_class)
+        self._required_models = sorted(required_models)
+        self._router: Any = None
+        self._bundle: str | None = None
+        self._metrics = RouterMetrics()
+        self._route_batch.set_max_batch_size(max_batch_size)
+        self._route_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
+
+    async def reconfigure(self, user_config: dict[str, Any]) -> None:
+        bundle = user_config.get("bundle")
+        if not isinstance(bundle, str):
+            raise ConfigError(f"user_config must be {{'bundle': '<dir>'}}, got {user_config!r}")
+        if bundle == self._bundle and self._router is not None:
+            return
+        router = await asyncio.to_thread(self._load_warm, bundle)
+        missing = [m for m in self._required_models if m not in router.models]
+        if missing:
+            raise ConfigError(
+                f"upstreams/fallbacks name models not in bundle {bundle}: {missing}; pool: {router.models}"
+            )
+        previous = getattr(self._router, "version", None)
+        self._router, self._bundle = router, bundle
+        logger.info("router bundle %s loaded (version %s, was %s)", bundle, router.version, previous)
+
+    def _load_warm(self, bundle: str) -> Any:
+        """Load, then route one prompt so the encoder is loaded before the first request (or the swap)."""
+        router = self._router_class.load(bundle)
+        router.route(["warm-up: load the encoder before taking traffic"])
+        return router
+
+    def _require_router(self) -> Any:
+        if self._router is None:
+            raise ConfigError("no bundle loaded: the deployment needs user_config {'bundle': '<dir>'}")
+        return self._router
+
+    def info(self) -> dict[str, Any]:
+        router = self._require_router()
+        return {
+            "version": router.version,
+            "models": list(router.models),
+            "model_cost": dict(router.model_cost),
+            "cost_unit": router.cost_unit,
+        }
+
+    async def route(self, query: RouteQuery) -> RouteOutcome:
+        return await self._route_batch(query)
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
+    async def _route_batch(self, queries: list[RouteQuery]) -> list[RouteOutcome]:
+        router = self._require_router()
+        self._metrics.batch_size.observe(len(queries))
+        # The encoder is CPU-bound: run it off the event loop so the next batch can gather meanwhile.
+        return await asyncio.to_thread(route_grouped, router, queries)
+
+
+def length_buckets(prompts: list[str], indices: list[int], ratio: float = 2.0, floor: int = 64) -> list[list[int]]:
+    """Indices sorted by prompt length and cut where a prompt is over `ratio` times the bucket's shortest (at least
+    `floor` characters): the encoder pads a batch to its longest prompt, so one long prompt would make a whole batch
+    of short ones pay for its length."""
+    order = sorted(indices, key=lambda i: len(prompts[i]))
+    buckets: list[list[int]] = []
+    for i in order:
+        if buckets and len(prompts[i]) <= ratio * max(len(prompts[buckets[-1][0]]), floor):
+            buckets[-1].append(i)
+        else:
+            buckets.append([i])
+    return buckets
+
+
+def route_grouped(router: Any, queries: list[RouteQuery]) -> list[RouteOutcome]:
+    """One `router.route` call per distinct (tolerance, max_cost, models) and prompt-length bucket; a failing call is
+    retried query by query so that one bad request does not fail its neighbours."""
+    prompts = [q.prompt for q in queries]
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for index, query in enumerate(queries):
+        groups[query.options()].append(index)
+    calls = [(options, bucket) for options, indices in groups.items() for bucket in length_buckets(prompts, indices)]
+    outcomes: list[RouteOutcome | None] = [None] * len(queries)
+    for (tolerance, max_cost, models), indices in calls:
+        kwargs = {"tolerance": tolerance, "max_cost": max_cost, "models": list(models) if models is not None else None}
+        try:
+            decisions = router.route([queries[i].prompt for i in indices], **kwargs)
+            for i, decision in zip(indices, decisions, strict=True):
+                outcomes[i] = RouteOutcome(decision=decision)
+        except InvalidRequestError:
+            for i in indices:
+                try:
+                    outcomes[i] = RouteOutcome(decision=router.route([queries[i].prompt], **kwargs)[0])
+                except InvalidRequestError as exc:
+                    outcomes[i] = RouteOutcome(error=str(exc))
+    return [o for o in outcomes if o is not None]

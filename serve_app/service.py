@@ -1,0 +1,248 @@
+"""What the endpoints do: auth, routing through the Router deployment, proxying to upstreams, metrics."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+import uuid
+from typing import Any
+
+from fastapi.responses import Response, StreamingResponse
+from ray.exceptions import ActorUnavailableError, RayActorError
+
+from finerouter.errors import InvalidRequestError
+from finerouter.routing.decision import RouteDecision
+from serve_app.api import ApiError
+from serve_app.config import ServiceArgs
+from serve_app.messages import ROUTER_MODEL, parse_model_field, routed_text
+from serve_app.metrics import IngressMetrics
+from serve_app.router_deployment import RouteOutcome, RouteQuery
+from serve_app.schemas import (
+    ChatCompletionRequest,
+    Health,
+    ModelCard,
+    ModelList,
+    RouteRequest,
+    RouteResponse,
+    TaskInfo,
+)
+from serve_app.upstream import UpstreamClient, UpstreamFailure
+
+logger = logging.getLogger("ray.serve")
+_INFO_TTL_S = 2.0
+_REPLICA_ATTEMPTS = 3
+
+
+def current_request_id() -> str:
+    try:
+        from ray.serve.context import _get_serve_request_context
+
+        return _get_serve_request_context().request_id or str(uuid.uuid4())
+    except Exception:  # outside a replica (unit tests)
+        return str(uuid.uuid4())
+
+
+class RoutingService:
+    def __init__(self, args: ServiceArgs, router_handle: Any) -> None:
+        self.args = args
+        self._router = router_handle
+        self._keys = args.auth.load_keys()
+        self._upstream = UpstreamClient(args.upstreams, args.fallbacks, args.upstream_retries)
+        self.metrics = IngressMetrics()
+        self._info: dict[str, Any] | None = None
+        self._info_at = 0.0
+
+    def request_id(self) -> str:
+        return current_request_id()
+
+    def check_key(self, presented: str | None) -> bool:
+        if not self._keys:
+            return True
+        if presented is None:
+            return False
+        return any(hmac.compare_digest(presented.encode(), key.encode()) for key in self._keys)
+
+    async def info(self, fresh: bool = False) -> dict[str, Any]:
+        """Bundle version, pool and costs, cached for a moment (a bundle swap shows within _INFO_TTL_S)."""
+        if fresh or self._info is None or time.monotonic() - self._info_at > _INFO_TTL_S:
+            self._info = await self._call_router("info")
+            self._info_at = time.monotonic()
+        return self._info
+
+    # --- routing -----------------------------------------------------------------------------------------------
+
+    def _check_length(self, text: str, where: str) -> None:
+        limit = self.args.limits.max_prompt_chars
+        if len(text) > limit:
+            message = f"{where} has {len(text)} characters, over the limit of {limit} (limits.max_prompt_chars)"
+            raise ApiError(413, message, kind="request_too_large", param=where)
+
+    def _check_counts(self, messages: list | None, models: list[str] | None) -> None:
+        limits = self.args.limits
+        if messages is not None and len(messages) > limits.max_messages:
+            message = f"{len(messages)} messages, over the limit of {limits.max_messages} (limits.max_messages)"
+            raise ApiError(413, message, kind="request_too_large", param="messages")
+        if models is not None and len(models) > limits.max_models:
+            raise ApiError(
+                413,
+                f"{len(models)} models listed, over the limit of {limits.max_models}",
+                param="models",
+                kind="request_too_large",
+            )
+
+    async def _call_router(self, method: str, *args: Any) -> Any:
+        for attempt in range(_REPLICA_ATTEMPTS):
+            try:
+                return await getattr(self._router, method).remote(*args)
+            except (RayActorError, ActorUnavailableError) as exc:
+                # A router replica died with this request on it (a crash, a lost node): routing is stateless, so
+                # another replica can take it.
+                logger.warning("router replica lost (attempt %d/%d): %s", attempt + 1, _REPLICA_ATTEMPTS, exc)
+        raise ApiError(503, "no router replica could take the request; retry shortly", kind="service_unavailable")
+
+    async def decide(self, query: RouteQuery) -> RouteDecision:
+        outcome: RouteOutcome = await self._call_router("route", query)
+        if outcome.error is not None:
+            raise InvalidRequestError(outcome.error)
+        decision = outcome.decision
+        assert decision is not None
+        self.metrics.record_decision(decision.model, decision.task_id)
+        return decision
+
+    async def route(self, body: RouteRequest) -> RouteResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            self._check_counts(body.messages, body.models)
+            if body.prompt is not None:
+                text, routed_from = body.prompt, "prompt"
+            else:
+                text, index = routed_text(body.messages or [])
+                routed_from = f"messages[{index}]"
+            self._check_length(text, routed_from)
+            models = tuple(body.models) if body.models is not None else None
+            decision = await self.decide(RouteQuery(text, body.tolerance, body.max_cost, models))
+            status = 200
+            return RouteResponse(
+                model=decision.model,
+                task=TaskInfo(id=decision.task_id, summary=decision.task_summary, confidence=decision.confidence),
+                scores=decision.scores,
+                estimated_cost=decision.estimated_cost,
+                cost_unit=decision.cost_unit,
+                bundle_version=decision.bundle_version,
+                routed_from=routed_from,
+                request_id=self.request_id(),
+            )
+        except ApiError as exc:
+            status = exc.status
+            raise
+        except InvalidRequestError:
+            status = 400
+            raise
+        finally:
+            self._observe("route", status, started)
+
+    def _observe(self, endpoint: str, status: int, started: float) -> None:
+        self.metrics.requests.inc(tags={"endpoint": endpoint, "status": str(status)})
+        self.metrics.latency.observe(time.perf_counter() - started, tags={"endpoint": endpoint})
+
+    # --- chat proxy --------------------------------------------------------------------------------------------
+
+    async def chat(self, body: ChatCompletionRequest) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await self._chat(body, started)
+            status = response.status_code
+            return response
+        except ApiError as exc:
+            status = exc.status
+            raise
+        except InvalidRequestError:
+            status = 400
+            raise
+        finally:
+            if status != 200 or not body.stream:  # a stream is observed when its last chunk is sent
+                self._observe("chat", status, started)
+
+    async def _chat(self, body: ChatCompletionRequest, started: float) -> Response:
+        if not self.args.upstreams:
+            raise ApiError(
+                503,
+                "no upstreams are configured: /v1/chat/completions needs `upstreams` in the app args",
+                kind="service_unavailable",
+            )
+        self._check_counts(body.messages, None)
+        info = await self.info()
+        with_upstream = [m for m in info["models"] if m in self.args.upstreams]
+        spec = parse_model_field(body.model, with_upstream)
+        headers = {"X-FineRouter-Bundle": info["version"]}
+        if spec.route:
+            text, index = routed_text(body.messages)
+            self._check_length(text, f"messages[{index}]")
+            decision = await self.decide(RouteQuery(text, spec.tolerance, spec.max_cost, tuple(with_upstream)))
+            chosen = decision.model
+            headers |= {
+                "X-FineRouter-Task": "none" if decision.task_id is None else str(decision.task_id),
+                "X-FineRouter-Confidence": f"{decision.confidence:.4f}",
+                "X-FineRouter-Bundle": decision.bundle_version,
+            }
+        else:
+            chosen = spec.model or ""
+        headers["X-FineRouter-Routed-Model"] = chosen
+        payload = body.model_dump(exclude_unset=True)
+        request_id = self.request_id()
+        try:
+            answer = await self._upstream.send(chosen, payload, request_id, on_error=self._count_upstream_error)
+        except UpstreamFailure as exc:
+            raise ApiError(
+                502,
+                str(exc),
+                kind="upstream_error",
+                upstream_status=exc.status,
+                headers=headers | {"X-FineRouter-Upstream-Status": str(exc.status or "none")},
+            ) from exc
+        headers["X-FineRouter-Model"] = answer.model
+        if answer.attempts:
+            headers["X-FineRouter-Fallback-From"] = ",".join(model for model, _, _ in answer.attempts)
+            self.metrics.fallbacks.inc(tags={"model": chosen, "fallback": answer.model})
+        logger.info("chat %s: routed to %s, answered by %s", request_id, chosen, answer.model)
+        media_type = answer.response.headers.get("Content-Type", "application/json")
+        if body.stream:
+            return StreamingResponse(self._relay(answer, started), media_type=media_type, headers=headers)
+        return Response(await answer.body(), media_type=media_type, headers=headers)
+
+    async def _relay(self, answer: Any, started: float):
+        try:
+            async for chunk in answer.chunks():
+                yield chunk
+        except Exception as exc:  # the status line is gone: end the stream and count it
+            logger.warning("upstream %s broke off a stream: %s", answer.model, exc)
+            self._count_upstream_error(answer.model, "stream")
+        finally:
+            self._observe("chat", 200, started)
+
+    def _count_upstream_error(self, model: str, status: int | str | None) -> None:
+        self.metrics.upstream_errors.inc(tags={"model": model, "status": "connect" if status is None else str(status)})
+
+    # --- listings ----------------------------------------------------------------------------------------------
+
+    async def models(self) -> ModelList:
+        info = await self.info()
+        cards = [ModelCard(id=ROUTER_MODEL, owned_by="finerouter", has_upstream=bool(self.args.upstreams))]
+        cards += [
+            ModelCard(
+                id=name,
+                owned_by="upstream",
+                expected_cost=info["model_cost"].get(name),
+                cost_unit=info["cost_unit"],
+                has_upstream=name in self.args.upstreams,
+            )
+            for name in info["models"]
+        ]
+        return ModelList(data=cards, bundle_version=info["version"])
+
+    async def health(self) -> Health:
+        info = await self.info(fresh=True)
+        return Health(status="ok", bundle_version=info["version"], models=len(info["models"]))

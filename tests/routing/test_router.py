@@ -1,0 +1,128 @@
+"""The router bundle and the online Router: round trip, the request contract, explanations, adding a model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from finerouter.errors import InvalidRequestError
+from finerouter.routing.bundle import read_bundle
+from finerouter.routing.router import Router
+from tests.routing.factory import make_bundle, synthetic_run
+
+
+@pytest.fixture(scope="module")
+def run():
+    return synthetic_run()
+
+
+@pytest.fixture(scope="module")
+def bundle(run, tmp_path_factory):
+    return make_bundle(tmp_path_factory.mktemp("b") / "bundle", run, models=run.data.models[:4])
+
+
+def test_round_trip_gives_identical_scores(run, bundle) -> None:
+    parts = read_bundle(bundle)
+    in_memory = Router(parts)
+    loaded = Router.load(bundle)
+    emb = run.data.test.emb
+    np.testing.assert_array_equal(in_memory.fused_scores(emb), loaded.fused_scores(emb))
+    a, b = in_memory.analyse(emb), loaded.analyse(emb)
+    np.testing.assert_array_equal(a.estimate, b.estimate)
+    np.testing.assert_array_equal(a.task, b.task)
+    meta = json.loads((bundle / "bundle.json").read_text())
+    assert loaded.version == meta["version"] and loaded.version.startswith("test-r1-")
+    assert loaded.models == run.data.models[:4]
+
+
+def test_routing_beats_random_and_explains(run, bundle) -> None:
+    router = Router.load(bundle)
+    decisions = router.route_embeddings(run.data.test.emb)
+    assert len(decisions) == len(run.data.test)
+    q = run.data.test.quality[:, :4]
+    chosen = np.array([router.models.index(d.model) for d in decisions])
+    routed = np.nanmean(q[np.arange(len(chosen)), chosen])
+    assert routed > np.nanmean(q) + 0.05  # better than a random pick among the 4
+    d = decisions[0]
+    assert set(d.scores) == set(router.models) and max(d.scores.values()) == pytest.approx(1.0)
+    assert d.task_id is None or router.task(d.task_id)["summary"] == d.task_summary
+    assert d.estimated_cost == router.model_cost[d.model] and d.bundle_version == router.version
+
+
+def test_cost_knobs(run, bundle) -> None:
+    router = Router.load(bundle)
+    emb = run.data.test.emb
+    costs = router.model_cost
+    strict = [costs[d.model] for d in router.route_embeddings(emb, tolerance=0.0)]
+    loose = [costs[d.model] for d in router.route_embeddings(emb, tolerance=1.0)]
+    assert np.mean(loose) <= np.mean(strict) and max(loose) == min(costs.values())  # tau=1: always the cheapest
+    by_lambda = [costs[d.model] for d in router.route_embeddings(emb, willingness=5.0)]
+    assert np.mean(by_lambda) <= np.mean(strict)
+    with pytest.raises(InvalidRequestError, match="not both"):
+        router.route_embeddings(emb, tolerance=0.1, willingness=0.5)
+    cap = sorted(costs.values())[1]
+    assert all(costs[d.model] <= cap for d in router.route_embeddings(emb, max_cost=cap))
+    subset = router.models[1:3]
+    picked = router.route_embeddings(emb, models=subset)
+    assert {d.model for d in picked} <= set(subset) and all(set(d.scores) == set(subset) for d in picked)
+
+
+def test_invalid_requests_name_the_problem(bundle) -> None:
+    router = Router.load(bundle)
+    emb = np.zeros((1, 384), np.float32)
+    with pytest.raises(InvalidRequestError, match="prompt 1 is empty"):
+        router.route(["fine", "   "])
+    with pytest.raises(InvalidRequestError, match=r"unknown model\(s\) \['gpt-9'\]; valid: "):
+        router.route_embeddings(emb, models=["gpt-9"])
+    with pytest.raises(InvalidRequestError, match="non-empty list"):
+        router.route_embeddings(emb, models=[])
+    with pytest.raises(InvalidRequestError, match="tolerance must be a number >= 0"):
+        router.route_embeddings(emb, tolerance=-0.1)
+    with pytest.raises(InvalidRequestError, match=r"max_cost .* below every allowed model's expected cost"):
+        router.route_embeddings(emb, max_cost=0.0)
+    with pytest.raises(InvalidRequestError, match="unknown task id 99"):
+        router.task(99)
+
+
+def test_route_text_with_the_encoder(bundle) -> None:
+    decisions = Router.load(bundle).route(["What is 2 + 2?", "Translate 'cat' into French."], tolerance=0.05)
+    assert [type(d.confidence) for d in decisions] == [float, float]
+    assert all(d.to_dict()["model"] in Router.load(bundle).models for d in decisions)
+
+
+def test_add_model_trains_only_its_own_weights(run, bundle, tmp_path) -> None:
+    from finerouter.stage2.add_model import add_model
+
+    table_dir = run.table.save(tmp_path / "table")
+    new = run.data.models[4]
+    ids = run.table.prompts["prompt_id"].to_numpy()
+    out = add_model(bundle, table_dir, new, tmp_path / "v2", embeddings=(run.emb, ids))
+    old, grown = read_bundle(bundle), read_bundle(out)
+    assert grown.meta["models"] == [*old.meta["models"], new]
+    assert grown.meta["revision"] == 2 and grown.meta["parent_version"] == old.meta["version"]
+    for key, before in old.tensors.items():
+        after = grown.tensors[key]
+        if key.startswith("classifier.") or key.startswith("estimator.adapter."):
+            assert torch.equal(before, after), key
+        elif key in ("estimator.slot_table", "priors"):
+            assert torch.equal(before, after[:, : before.shape[1]]), key  # one new column
+        else:  # stacked per-model / per-slot tensors: the old slices untouched, new ones appended
+            assert torch.equal(before, after[: before.shape[0]]), key
+    assert grown.tensors["estimator.general.w1"].shape[0] == 5
+    router = Router.load(out)
+    assert new in router.model_cost and router.route_embeddings(run.data.test.emb[:3], models=[new])[0].model == new
+    with pytest.raises(InvalidRequestError, match="already in bundle"):
+        add_model(out, table_dir, new, tmp_path / "v3", embeddings=(run.emb, ids))
+
+
+def test_cli_route_prints_the_decision(bundle, capsys) -> None:
+    from finerouter.cli import main
+
+    assert main(["route", "--bundle", str(bundle), "What is 2 + 2?", "--json"]) == 0
+    decision = json.loads(capsys.readouterr().out)[0]
+    assert decision["model"] in Router.load(bundle).models and decision["bundle_version"].startswith("test-r1-")
+    assert main(["route", "--bundle", str(bundle), "hello", "--models", "nope"]) == 2
+    assert "unknown model(s) ['nope']" in capsys.readouterr().err

@@ -1,0 +1,51 @@
+"""Start the Serve app on 127.0.0.1 for a test module (one Ray + Serve instance, small resources)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import requests
+
+from serve_app.config import ServeAppArgs
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve_on_loopback(args: ServeAppArgs, api_key: str | None = None) -> Iterator[str]:
+    """Deploy `build_app(args)`; yields the base URL. Ray and Serve are shut down afterwards."""
+    import ray
+    from ray import serve
+
+    from serve_app.app import deploy_config, serve_config
+
+    os.environ.pop("RAY_ADDRESS", None)
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    try:
+        deploy_config(serve_config(args))  # the declarative path of `serve deploy`
+        base = f"http://127.0.0.1:{port}"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        for _ in range(120):  # the proxy answers a little after serve.run returns
+            try:
+                if requests.get(f"{base}/healthz", headers=headers, timeout=5).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        yield base
+    finally:
+        serve.shutdown()
+        if started_ray:
+            ray.shutdown()

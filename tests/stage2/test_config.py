@@ -1,0 +1,36 @@
+"""The stage2 config section: defaults, validation, and GPU requests that fail before Ray starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from finerouter.config import load_config
+from finerouter.errors import ConfigError
+
+BASE = ["data.format=synthetic"]
+
+
+def test_defaults_are_the_cpu_path() -> None:
+    s2 = load_config(None, BASE).stage2
+    assert s2.encoder == "frozen" and s2.alpha == "auto" and not s2.scaling.use_gpu
+    assert s2.scaling.resources_per_worker() == {"CPU": 1.0}
+
+
+def test_bad_stage2_values_name_the_problem() -> None:
+    with pytest.raises(ConfigError, match=r"stage2.alpha must be in \[0, 1\] or 'auto'"):
+        load_config(None, [*BASE, "stage2.alpha=1.5"])
+    with pytest.raises(ConfigError, match=r"stage2.encoder: finetune .* needs GPU workers"):
+        load_config(None, [*BASE, "stage2.encoder=finetune"])
+    with pytest.raises(ConfigError, match=r"stage2\.scaling\.num_workers"):
+        load_config(None, [*BASE, "stage2.scaling.num_workers=0"])
+    with pytest.raises(ConfigError, match=r"stage2\.estimator\.hiddn: Extra inputs are not permitted"):
+        load_config(None, [*BASE, "stage2.estimator.hiddn=3"])
+
+
+def test_gpu_training_without_gpus_fails_before_ray() -> None:
+    with pytest.raises(
+        ConfigError, match=r"stage2.scaling.use_gpu: true but the embedded local Ray has ray.num_gpus=0"
+    ):
+        load_config(None, [*BASE, "stage2.scaling.use_gpu=true"])
+    cfg = load_config(None, [*BASE, "stage2.scaling.use_gpu=true", "ray.num_gpus=1"])
+    assert cfg.stage2.scaling.resources_per_worker() == {"CPU": 1.0, "GPU": 1.0}
