@@ -27,6 +27,12 @@ class SplitConfig(BaseModel):
         description="When a table has train and test but no dev prompts, this fraction of train becomes dev.",
     )
     salt: str = Field("finerouter", description="Changes the hash assignment; keep it fixed for reproducibility.")
+    sample_prompts: int | None = Field(
+        None,
+        ge=1,
+        description="Keep a deterministic hash sample of this many prompts (quick trials, tests); the others are "
+        "recorded in rejected.parquet with the reason. None: keep all.",
+    )
 
     @model_validator(mode="after")
     def _fractions_sum_to_one(self) -> SplitConfig:
@@ -62,6 +68,18 @@ def assign_splits(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame
         out.loc[carve, "split"] = "dev"
         report["dev_from_train"] = int(carve.sum())
     return out, report
+
+
+def sample_prompts(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The `cfg.sample_prompts` prompts of lowest hash (a uniform sample, stable under row order), and the rest
+    as rejected rows with the reason."""
+    if cfg.sample_prompts is None or len(prompts) <= cfg.sample_prompts:
+        return prompts, rejected_frame("prompts", prompts.iloc[:0], "")
+    order = np.argsort(hash_unit(prompts["prompt_id"], cfg.salt + "/sample"), kind="stable")
+    keep = np.zeros(len(prompts), dtype=bool)
+    keep[order[: cfg.sample_prompts]] = True
+    reason = f"not in the sample of {cfg.sample_prompts} prompts (data.split.sample_prompts)"
+    return prompts[keep].reset_index(drop=True), rejected_frame("prompts", prompts[~keep], reason)
 
 
 def drop_cross_split_duplicates(prompts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from finerouter.data.schema import FORMAT_VERSION, MANIFEST_FILE, SCHEMAS, TABLE_FILES
-from finerouter.data.splits import SplitConfig, assign_splits, drop_cross_split_duplicates
+from finerouter.data.splits import SplitConfig, assign_splits, drop_cross_split_duplicates, sample_prompts
 from finerouter.data.validate import (
     conform,
     empty_rejected,
@@ -56,6 +56,8 @@ class RoutingTable:
         models, rej_m = validate_models(raw.models)
         prompts, split_report = assign_splits(prompts, split)
         prompts, rej_dup, dup_report = drop_cross_split_duplicates(prompts)
+        prompts, rej_sample = sample_prompts(prompts, split)
+        rej_dup = pd.concat([rej_dup, rej_sample], ignore_index=True)
         why = reasons_by_key(pd.concat([rej_p, rej_dup]), "prompt_id")
         outcomes, rej_o = validate_outcomes(raw.outcomes, prompts["prompt_id"], models["model"], why)
         no_outcomes = ~prompts["prompt_id"].isin(set(outcomes["prompt_id"]))

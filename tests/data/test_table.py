@@ -133,3 +133,16 @@ def test_matrices_and_cost_basis() -> None:
     with_cost = [{**o, "cost": 0.01} for o in outcomes]
     table = RoutingTable.build(raw(prompts, models, with_cost), SplitConfig(dev_from_train=0))
     assert table.cost_basis == "call" and np.nanmax(table.cost_matrix()) == 0.01
+
+
+def test_sample_prompts_keeps_a_stable_sample_and_records_the_rest() -> None:
+    prompts = [{"prompt_id": f"p{i}", "prompt": f"question {i}", "split": None} for i in range(50)]
+    models = [{"model": "a", "input_price": 1.0, "output_price": 1.0}]
+    outcomes = [{"prompt_id": f"p{i}", "model": "a", "quality": 1.0} for i in range(50)]
+    table = RoutingTable.build(raw(prompts, models, outcomes), SplitConfig(sample_prompts=20))
+    assert len(table.prompts) == 20 and len(table.outcomes) == 20
+    sampled_out = table.rejected[table.rejected["reason"].str.contains("sample of 20 prompts")]
+    assert (sampled_out["table"] == "prompts").sum() == 30
+    assert table.manifest["counts"]["outcomes"] == {"in": 50, "kept": 20, "rejected": 30}
+    shuffled = RoutingTable.build(raw(prompts[::-1], models, outcomes), SplitConfig(sample_prompts=20))
+    assert set(shuffled.prompts["prompt_id"]) == set(table.prompts["prompt_id"])
