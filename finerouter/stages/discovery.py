@@ -86,6 +86,8 @@ class CommunitiesStage(Stage):
             "k_rrf": d.k_rrf,
             "min_task_size": d.min_task_size,
             "cohesion_quantile": d.cohesion_quantile,
+            "summary_merge": d.summary_merge,
+            "member_pairs": d.member_pairs,
             "knn": d.knn.model_dump(exclude={"threads"}),
             "rbo": d.rbo,
             "seed": config.seed,
