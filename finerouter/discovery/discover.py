@@ -45,8 +45,8 @@ class DiscoveryConfig(BaseModel):
         "fused_rbo",
         description="how summary levels filter links between communities: 'fused_rbo' (the paper) thresholds the RBO "
         "of their RRF-fused lists like prompt links; 'member_rbo' keeps a link only when the mean RBO between members "
-        "across the two is at least the lower of the two communities' own member RBO (one-member communities: the "
-        "prompt-level threshold), i.e. a merge never dilutes preference agreement (for binary quality)",
+        "across the two is at least each community's own member RBO (one-member communities: the prompt-level "
+        "threshold), i.e. a merge never dilutes either side's preference agreement (for binary quality)",
     )
     member_pairs: int = Field(32, ge=4, description="member pairs sampled per link and per community by 'member_rbo'")
 

@@ -76,6 +76,7 @@ class GraphStage(Stage):
 class CommunitiesStage(Stage):
     name = "communities"
     inputs = ("graph", "embed", "preferences", "describe")
+    version = 2  # 2: summary_merge member_rbo (a merge dilutes neither community), summary_resolution
 
     def config_key(self, config: RebuildConfig) -> Any:
         d = config.discovery
