@@ -70,7 +70,7 @@ def member_rbo_graph(
     pairs: int,
     seed: int,
 ) -> tuple[Edges, dict[str, Any]]:
-    """Keep community links that dilute neither side's agreement; weight = sqrt(minmax(cos) * minmax(cross member RBO))."""
+    """Keep links that dilute neither community's agreement; weight = sqrt(minmax(cos) * minmax(member RBO))."""
     rng = np.random.default_rng(seed)
     order, bounds = member_index(community, n_groups)
     within = within_member_rbo(ranks, order, bounds, pairs, p, singleton_floor, rng)
