@@ -3,6 +3,7 @@
 Embeddings are structured stand-ins (family centres in a 24-d latent space, projected to 384-d, plus noise),
 because encoding 280k prompts with MiniLM takes ~15 minutes on 2 cores and is measured separately.
 Usage: python benchmarks/scale_discovery.py [--prompts 280000] [--iterations 3] [--index hnsw]
+       [--k 15] [--resolution 1] [--summary-resolution R] [--summary-merge fused_rbo|member_rbo]
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--index", default="hnsw")
     parser.add_argument("--impl", default="igraph")
+    parser.add_argument("--k", type=int, default=15)
+    parser.add_argument("--resolution", type=float, default=1.0, help="level-0 Leiden resolution")
+    parser.add_argument("--summary-resolution", type=float, default=None)
+    parser.add_argument("--summary-merge", choices=["fused_rbo", "member_rbo"], default="fused_rbo")
     args = parser.parse_args()
     t0 = time.perf_counter()
     raw = generate_synthetic(SyntheticConfig(n_prompts=args.prompts, n_families=args.families, n_models=args.models))
@@ -48,7 +53,12 @@ def main() -> None:
     prices = raw.models.set_index("model").loc[models, "input_price"].to_numpy()
     timings = {"data": time.perf_counter() - t0}
 
-    cfg = DiscoveryConfig(iterations=args.iterations)
+    cfg = DiscoveryConfig(iterations=args.iterations, summary_merge=args.summary_merge)
+    if args.summary_merge == "member_rbo":
+        cfg.cohesion_quantile = 0.0
+    cfg.knn.k = args.k
+    cfg.leiden.resolution = args.resolution
+    cfg.leiden.summary_resolution = args.summary_resolution
     cfg.knn.index = args.index
     cfg.leiden.cpu_impl = args.impl
     start = time.perf_counter()

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from finerouter.discovery.graph import Edges, RboConfig, preference_graph
+from finerouter.discovery.graph import Edges, RboConfig, preference_graph, resolve_threshold
 from finerouter.discovery.knn import KnnConfig, knn_search, undirected_edges
 from finerouter.discovery.leiden import LeidenConfig, leiden, relabel_by_size
+from finerouter.discovery.merge import member_rbo_graph
 from finerouter.discovery.preferences import DEFAULT_TIE_RULE, TieKey, fuse_rankings, ranks_from_lists
 
 log = logging.getLogger("finerouter.discover")
@@ -39,6 +41,14 @@ class DiscoveryConfig(BaseModel):
         "similar as this quantile of each one's member-to-centre cosines (fragments of one task merge, "
         "distinct tasks do not); 0 disables the rule",
     )
+    summary_merge: Literal["fused_rbo", "member_rbo"] = Field(
+        "fused_rbo",
+        description="how summary levels filter links between communities: 'fused_rbo' (the paper) thresholds the RBO "
+        "of their RRF-fused lists like prompt links; 'member_rbo' keeps a link only when the mean RBO between members "
+        "across the two is at least each community's own member RBO (one-member communities: the prompt-level "
+        "threshold), i.e. a merge never dilutes either side's preference agreement (for binary quality)",
+    )
+    member_pairs: int = Field(32, ge=4, description="member pairs sampled per link and per community by 'member_rbo'")
 
 
 def cohesion(emb: np.ndarray, labels: np.ndarray, centres: np.ndarray, quantile: float) -> np.ndarray:
@@ -58,6 +68,15 @@ def median_centres(emb: np.ndarray, labels: np.ndarray, n_groups: int) -> np.nda
     return (centres / np.where(norms > 0, norms, 1)).astype(np.float32)
 
 
+@dataclass
+class MemberView:
+    """The prompts behind community nodes: their lists, their community, the prompt-level RBO threshold."""
+
+    ranks: np.ndarray
+    community: np.ndarray
+    floor: float
+
+
 def level_graph(
     node_emb: np.ndarray,
     node_ranks: np.ndarray,
@@ -65,8 +84,12 @@ def level_graph(
     k: int,
     cohesion_floor: np.ndarray | None,
     seed: int,
+    members: MemberView | None = None,
 ) -> tuple[Edges, dict[str, Any]]:
-    """kNN over node embeddings, optionally the cohesion rule, then the RBO-filtered weighted graph."""
+    """kNN over node embeddings, optionally the cohesion rule, then the RBO-filtered weighted graph.
+
+    With `members` (summary levels under `summary_merge: member_rbo`) links are judged on the members' own lists.
+    """
     started = time.perf_counter()
     sims, idx, knn_stats = knn_search(node_emb, cfg.knn, k=k, seed=seed)
     knn_done = time.perf_counter()
@@ -74,7 +97,13 @@ def level_graph(
     if cohesion_floor is not None:
         tight = cos >= np.minimum(cohesion_floor[src], cohesion_floor[dst])
         src, dst, cos = src[tight], dst[tight], cos[tight]
-    edges, graph_stats = preference_graph(src, dst, cos, node_ranks, cfg.rbo, seed)
+    if members is None:
+        edges, graph_stats = preference_graph(src, dst, cos, node_ranks, cfg.rbo, seed)
+    else:
+        edges, graph_stats = member_rbo_graph(
+            src, dst, cos, members.ranks, members.community, len(node_emb), members.floor, cfg.rbo.p,
+            cfg.member_pairs, seed,
+        )  # fmt: skip
     seconds = {"knn": round(knn_done - started, 3), "rbo_graph": round(time.perf_counter() - knn_done, 3)}
     return edges, {"knn": knn_stats, "graph": graph_stats, "seconds": seconds}
 
@@ -93,15 +122,17 @@ def discover(
     community = np.arange(len(emb))
     node_emb, node_ranks, node_cohesion = emb, ranks, None
     levels: list[dict[str, Any]] = []
+    floor = resolve_threshold(ranks, cfg.rbo, seed) if cfg.summary_merge == "member_rbo" else 0.0
     for level in range(cfg.iterations):
         n_nodes = len(node_emb)
         if level == 0 and first_level is not None:
             edges, stats = first_level
         else:
             k = cfg.knn.k if level == 0 else cfg.summary_k
-            edges, stats = level_graph(node_emb, node_ranks, cfg, k, node_cohesion, seed)
+            view = MemberView(ranks, community, floor) if level > 0 and cfg.summary_merge == "member_rbo" else None
+            edges, stats = level_graph(node_emb, node_ranks, cfg, k, node_cohesion, seed, view)
         started = time.perf_counter()
-        labels = leiden(n_nodes, edges, cfg.leiden, seed)
+        labels = leiden(n_nodes, edges, cfg.leiden, seed, summary=level > 0)
         leiden_done = time.perf_counter()
         community = labels[community]
         n_comm = int(labels.max()) + 1

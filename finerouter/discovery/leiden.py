@@ -17,12 +17,20 @@ class LeidenConfig(BaseModel):
 
     backend: Literal["cpu", "gpu"] = "cpu"
     cpu_impl: Literal["igraph", "leidenalg"] = Field("igraph", description="igraph's built-in Leiden is faster")
-    resolution: float = Field(1.0, gt=0)
+    resolution: float = Field(1.0, gt=0, description="modularity resolution over prompts (level 0)")
+    summary_resolution: float | None = Field(
+        None, gt=0, description="resolution over community summaries (levels >= 1); None = `resolution`"
+    )
     max_iterations: int = Field(-1, description="Leiden passes; -1 = until stable (CPU), 100 for cuGraph")
 
 
-def leiden(n_nodes: int, edges: Edges, cfg: LeidenConfig, seed: int = 0) -> np.ndarray:
-    """Community label per node, relabelled 0..C-1 by decreasing size (isolated nodes are singletons)."""
+def leiden(n_nodes: int, edges: Edges, cfg: LeidenConfig, seed: int = 0, summary: bool = False) -> np.ndarray:
+    """Community label per node, relabelled 0..C-1 by decreasing size (isolated nodes are singletons).
+
+    `summary` selects `summary_resolution` (the levels over community summaries).
+    """
+    if summary and cfg.summary_resolution is not None:
+        cfg = cfg.model_copy(update={"resolution": cfg.summary_resolution})
     if cfg.backend == "gpu":
         labels = _leiden_cugraph(n_nodes, edges, cfg, seed)
     elif cfg.cpu_impl == "leidenalg":

@@ -41,3 +41,54 @@ def rbo_vs_random(labels: np.ndarray, ranks: np.ndarray, p: float, seed: int, pa
         "within_task_rbo": round(within_group_rbo(labels, ranks, p, pairs, seed), 4),
         "random_grouping_rbo": round(within_group_rbo(shuffled, ranks, p, pairs, seed), 4),
     }
+
+
+def held_out_prediction(
+    train_emb: np.ndarray,
+    train_labels: np.ndarray,
+    train_quality: np.ndarray,
+    held_emb: np.ndarray,
+    held_quality: np.ndarray,
+    k: int = 10,
+) -> dict[str, float]:
+    """Do tasks predict prompts that discovery never saw? (a routing-relevant check, not in the paper)
+
+    Each held-out prompt joins the most common task among its k nearest train prompts (prompt embeddings,
+    cosine); its per-model quality is predicted by that task's train mean (Others and empty cells: the global
+    train mean) and, as the baseline, by the global train mean. Reported: Brier score of both predictions over
+    the observed outcomes, and the mean quality of the model each prediction ranks first.
+    """
+    if len(held_emb) == 0 or len(train_emb) == 0:
+        return {}
+    with np.errstate(all="ignore"):
+        global_mean = np.nanmean(train_quality, axis=0)
+    global_mean = np.nan_to_num(global_mean, nan=0.0)
+    n_tasks = int(train_labels.max()) + 1 if (train_labels >= 0).any() else 0
+    task_mean = np.tile(global_mean, (n_tasks + 1, 1))  # last row: Others
+    for task in range(n_tasks):
+        with np.errstate(all="ignore"):
+            mean = np.nanmean(train_quality[train_labels == task], axis=0)
+        task_mean[task] = np.where(np.isnan(mean), global_mean, mean)
+    nearest = np.argsort(-(held_emb @ train_emb.T), axis=1)[:, : min(k, len(train_emb))]
+    votes = np.where(train_labels[nearest] >= 0, train_labels[nearest], n_tasks)
+    assigned = np.array([np.bincount(row, minlength=n_tasks + 1).argmax() for row in votes])
+    by_task = task_mean[assigned]
+    observed = ~np.isnan(held_quality)
+    outcome = np.nan_to_num(held_quality)
+
+    def brier(pred: np.ndarray) -> float:
+        return float(((pred - outcome) ** 2)[observed].mean())
+
+    def top_quality(pred: np.ndarray) -> float:
+        scores = np.where(observed, pred, -np.inf)
+        return float(outcome[np.arange(len(outcome)), scores.argmax(axis=1)].mean())
+
+    flat = np.broadcast_to(global_mean, outcome.shape)
+    return {
+        "held_out_prompts": len(held_emb),
+        "assigned_to_others": round(float((assigned == n_tasks).mean()), 4),
+        "brier_task": round(brier(by_task), 4),
+        "brier_global": round(brier(flat), 4),
+        "top_model_quality_task": round(top_quality(by_task), 4),
+        "top_model_quality_global": round(top_quality(flat), 4),
+    }

@@ -40,6 +40,14 @@ def task_report(
         if f"vs_{column}" in metrics:
             m = metrics[f"vs_{column}"]
             lines.append(f"Against `{column}` ({m['labels']} labels): NMI {m['nmi']:.3f}, ARI {m['ari']:.3f}.")
+    held = metrics.get("held_out") or {}
+    if held:
+        lines.append(
+            f"Held-out check ({held['held_out_prompts']:,} dev/test prompts, each joined to the task of its 10 nearest "
+            f"train prompts): Brier score of per-model quality predicted by the task mean {held['brier_task']:.4f} vs "
+            f"the global mean {held['brier_global']:.4f}; quality of the model ranked first "
+            f"{held['top_model_quality_task']:.3f} vs {held['top_model_quality_global']:.3f}."
+        )
     lines.append("")
     sources = prompts["source"].fillna("(none)").to_numpy()
     for row in tasks.itertuples():

@@ -76,6 +76,7 @@ class GraphStage(Stage):
 class CommunitiesStage(Stage):
     name = "communities"
     inputs = ("graph", "embed", "preferences", "describe")
+    version = 2  # 2: summary_merge member_rbo (a merge dilutes neither community), summary_resolution
 
     def config_key(self, config: RebuildConfig) -> Any:
         d = config.discovery
@@ -86,6 +87,8 @@ class CommunitiesStage(Stage):
             "k_rrf": d.k_rrf,
             "min_task_size": d.min_task_size,
             "cohesion_quantile": d.cohesion_quantile,
+            "summary_merge": d.summary_merge,
+            "member_pairs": d.member_pairs,
             "knn": d.knn.model_dump(exclude={"threads"}),
             "rbo": d.rbo,
             "seed": config.seed,

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 from finerouter.discovery.discover import OTHERS
-from finerouter.discovery.quality import label_agreement, rbo_vs_random
+from finerouter.discovery.quality import held_out_prediction, label_agreement, rbo_vs_random
 from finerouter.discovery.tasks import build_tasks
 from finerouter.pipeline.stage import Stage, StageContext
-from finerouter.stages.artifacts import ASSIGNMENTS, COMMUNITIES, TASKS, train_view
+from finerouter.stages.artifacts import ASSIGNMENTS, COMMUNITIES, PROMPT_EMB, TASKS, load_table, train_view
 
 if TYPE_CHECKING:
     from finerouter.config import RebuildConfig
@@ -50,6 +50,17 @@ class TasksStage(Stage):
         }
 
 
+def _held_out(ctx: StageContext, assigned: pd.DataFrame, labels: np.ndarray) -> dict[str, Any]:
+    """Dev and test prompts (never seen by discovery) predicted through the tasks vs the global mean."""
+    table = load_table(ctx.run_dir)
+    emb = np.load(ctx.run_dir / PROMPT_EMB)
+    position = pd.Series(np.arange(len(table.prompts)), index=table.prompts["prompt_id"].to_numpy())
+    train_rows = position.loc[assigned["prompt_id"]].to_numpy()
+    held = np.flatnonzero(table.prompts["split"].to_numpy() != "train")
+    quality = table.quality_matrix()
+    return held_out_prediction(emb[train_rows], labels, quality[train_rows], emb[held], quality[held])
+
+
 def _llm_summaries(tasks: pd.DataFrame, task_emb: np.ndarray, labels: np.ndarray, descriptions: list[str], config):
     from finerouter.describe.backends import summarize
     from finerouter.stages.embed import embed_texts
@@ -76,7 +87,7 @@ def _llm_summaries(tasks: pd.DataFrame, task_emb: np.ndarray, labels: np.ndarray
 class TaskReportStage(Stage):
     name = "task_report"
     inputs = ("tasks", "import", "preferences", "embed", "describe")
-    version = 2  # 2: the report names the description backend
+    version = 3  # 2: the report names the description backend; 3: held-out prediction check
 
     def config_key(self, config: RebuildConfig) -> Any:
         return {"p": config.discovery.rbo.p, "seed": config.seed}
@@ -96,6 +107,7 @@ class TaskReportStage(Stage):
                 metrics[f"vs_{column}"] = {**label_agreement(labels, ref.to_numpy()), "labels": int(ref.nunique())}
         metrics["tasks"] = int((tasks["task_id"] != OTHERS).sum())
         metrics["others_share"] = round(float((labels == OTHERS).mean()), 4)
+        metrics["held_out"] = _held_out(ctx, assigned, labels)
         (ctx.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         note = describe_note(ctx.config.describe.backend, ctx.input_stats("describe").get("status", {}))
         metrics["descriptions"] = note

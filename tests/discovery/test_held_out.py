@@ -1,0 +1,35 @@
+"""The held-out check: tasks that carry real preference structure predict unseen prompts better than the mean."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from finerouter.discovery.quality import held_out_prediction
+
+
+def test_tasks_with_distinct_winners_beat_the_global_mean_on_unseen_prompts() -> None:
+    rng = np.random.default_rng(0)
+    centres = np.eye(4, 16, dtype=np.float32)
+    # Task t: model t succeeds with probability 0.9, the others with 0.3.
+    p = np.full((4, 4), 0.3) + 0.6 * np.eye(4)
+
+    def sample(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        task = rng.integers(0, 4, n)
+        emb = centres[task] + 0.05 * rng.normal(size=(n, 16)).astype(np.float32)
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        return emb, task, (rng.random((n, 4)) < p[task]).astype(float)
+
+    train_emb, train_task, train_q = sample(400)
+    held_emb, _, held_q = sample(200)
+    held_q[0, 1] = np.nan  # a missing outcome is ignored, not scored
+    labels = train_task.copy()
+    labels[:20] = -1  # some train prompts in Others
+    result = held_out_prediction(train_emb, labels, train_q, held_emb, held_q)
+    assert result["held_out_prompts"] == 200 and result["assigned_to_others"] < 0.1
+    assert result["brier_task"] < result["brier_global"] - 0.05
+    assert result["top_model_quality_task"] > result["top_model_quality_global"] + 0.3
+    # A grouping unrelated to the structure predicts no better than the global mean.
+    shuffled = rng.permutation(labels)
+    noise = held_out_prediction(train_emb, shuffled, train_q, held_emb, held_q)
+    assert noise["brier_task"] > result["brier_task"] + 0.05
+    assert held_out_prediction(train_emb[:0], labels[:0], train_q[:0], held_emb, held_q) == {}
