@@ -104,11 +104,12 @@ def test_ray_train_runs_the_same_loop_and_resumes(ray_local, tmp_path) -> None:
     from finerouter.stage2.config import ScalingSettings
     from finerouter.stage2.ray_runner import train_on_ray
 
-    x, quality, task, _ = _problem(n=200)
+    x, quality, task, _ = _problem(n=201)
     slots = slot_table_for([[0], [1], [2]], 3)
-    data = {"x": x[:150], "quality": quality[:150], "task": task[:150], "x_dev": x[150:], "quality_dev": quality[150:],
-            "task_dev": task[150:], "slot_table": slots}  # fmt: skip
-    kwargs = {"seed": 0, "scaling": ScalingSettings(num_workers=1), "storage_path": tmp_path, "name": "est"}
+    data = {"x": x[:151], "quality": quality[:151], "task": task[:151], "x_dev": x[151:], "quality_dev": quality[151:],
+            "task_dev": task[151:], "slot_table": slots}  # fmt: skip
+    # Two DDP workers on an odd number of prompts: the shards must still give both workers the same batches.
+    kwargs = {"seed": 0, "scaling": ScalingSettings(num_workers=2), "storage_path": tmp_path, "name": "est"}
     state = train_on_ray("estimator", data, {**SETTINGS, "epochs": 3}, keep_storage=True, **kwargs)
     assert state["completed"] == ["general", "tasks"] and (tmp_path / "est").is_dir()
     epochs = len(state["history"])
