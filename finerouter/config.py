@@ -18,6 +18,7 @@ from finerouter.embed.config import EmbedConfig
 from finerouter.errors import ConfigError
 from finerouter.generate.config import GenerationConfig
 from finerouter.stage2.config import Stage2Config
+from finerouter.stages.publish import PublishConfig
 
 DATA_FORMATS = ("synthetic", *sorted(FORMATS), "generated")  # generated: the `generation` section's output
 
@@ -110,6 +111,7 @@ class RebuildConfig(_Strict):
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
     generation: GenerationConfig | None = Field(None, description="generate + grade responses (data.format: generated)")
     stage2: Stage2Config = Field(default_factory=Stage2Config)
+    publish: PublishConfig = Field(default_factory=PublishConfig)
 
     @model_validator(mode="after")
     def _gpu_backends_need_gpus(self) -> RebuildConfig:

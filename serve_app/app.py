@@ -63,3 +63,31 @@ def deploy_config(config: dict, blocking: bool = True) -> None:
     from ray.serve.schema import ServeDeploySchema
 
     _get_global_client().deploy_apps(ServeDeploySchema.model_validate(config), _blocking=blocking)
+
+
+def update_bundle(app_name: str, bundle: str | Path) -> None:
+    """Point the running application `app_name` at `bundle`, in place and without downtime: its deployed config is
+    redeployed with only the Router's `user_config` changed (the other applications are redeployed unchanged)."""
+    from ray.serve.context import _get_global_client
+    from ray.serve.exceptions import RayServeException
+
+    try:
+        client = _get_global_client()
+    except RayServeException as exc:
+        raise ConfigError(f"no Ray Serve instance runs on this Ray cluster to update app {app_name!r}: {exc}") from exc
+    apps = client.get_serve_details().get("applications", {})
+    if app_name not in apps:
+        raise ConfigError(f"no Serve application {app_name!r} is running; running: {sorted(apps) or 'none'}")
+    configs = {name: app.get("deployed_app_config") for name, app in apps.items()}
+    imperative = sorted(name for name, cfg in configs.items() if cfg is None)
+    if imperative:
+        raise ConfigError(
+            f"Serve application(s) {imperative} were deployed with serve.run, so their config cannot be redeployed; "
+            "deploy FineRouter with `serve deploy` or `finerouter serve` to allow bundle updates"
+        )
+    swap = serve_config(ServeAppArgs.model_validate(configs[app_name]["args"]), new_bundle=bundle)["applications"][0]
+    configs[app_name]["deployments"] = [
+        *(d for d in configs[app_name].get("deployments", []) if d.get("name") != "Router"),
+        *swap["deployments"],
+    ]
+    deploy_config({"applications": list(configs.values())})

@@ -57,7 +57,7 @@ def run_local(
     import ray
     from ray import serve
 
-    from serve_app.app import build_app
+    from serve_app.app import deploy_config, serve_config
 
     if address is None:
         os.environ.pop("RAY_ADDRESS", None)
@@ -65,7 +65,8 @@ def run_local(
     else:
         ray.init(address=address)
     serve.start(http_options={"host": host, "port": port})
-    serve.run(build_app(args), name=APP_NAME, route_prefix="/", logging_config={"enable_access_log": access_log})
+    # Declaratively, as `serve deploy` does, so that a rebuild's `publish` stage can swap the bundle in place.
+    deploy_config(serve_config(args, access_log=access_log))
     print(f"FineRouter serving bundle {args.bundle} at http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops it")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` / a supervisor's stop shuts Serve and Ray down too
     try:

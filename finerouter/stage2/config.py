@@ -21,7 +21,6 @@ class ScalingSettings(_Strict):
     use_gpu: bool = Field(False, description="one GPU per worker (needs GPUs in the Ray cluster)")
     cpus_per_worker: float = Field(1.0, gt=0)
     gpus_per_worker: float = Field(0.0, ge=0, description="GPUs per worker when use_gpu (0 = Ray's default of 1)")
-    max_failures: int = Field(2, ge=0, description="worker-group restarts from the last checkpoint before giving up")
 
     def resources_per_worker(self) -> dict[str, float]:
         resources = {"CPU": self.cpus_per_worker}

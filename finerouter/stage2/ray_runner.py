@@ -10,13 +10,16 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from finerouter.stage2.config import ScalingSettings
 from finerouter.stage2.session import LocalSession, RayTrainSession, load_checkpoint_state
 from finerouter.stage2.training import train_classifier, train_estimator
+
+if TYPE_CHECKING:
+    from finerouter.config import FaultToleranceConfig
 
 LOOPS = {"classifier": train_classifier, "estimator": train_estimator}
 log = logging.getLogger("finerouter.stage2.train")
@@ -51,12 +54,16 @@ def train_local(
 
 def train_on_ray(
     kind: str, data: dict[str, np.ndarray], settings: dict[str, Any], *, seed: int, scaling: ScalingSettings,
-    storage_path: Path, name: str, keep_storage: bool = False,
+    storage_path: Path, name: str, fault_tolerance: FaultToleranceConfig | None = None, keep_storage: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
-    """Train on Ray Train; returns the final state (its `history` holds the metrics of every epoch)."""
+    """Train on Ray Train; returns the final state (its `history` holds the metrics of every epoch). Worker-group
+    restarts and kept checkpoints come from `ray.fault_tolerance` (train_max_failures, train_checkpoints_to_keep)."""
     import ray
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import ScalingConfig
     from ray.train.torch import TorchTrainer
+
+    from finerouter.config import FaultToleranceConfig
+    from finerouter.pipeline.ray_runtime import train_run_config
 
     if kind not in LOOPS:
         raise ValueError(f"unknown training {kind!r}; valid: {', '.join(LOOPS)}")
@@ -78,12 +85,7 @@ def train_on_ray(
             use_gpu=scaling.use_gpu,
             resources_per_worker=scaling.resources_per_worker(),
         ),
-        run_config=RunConfig(
-            name=name,
-            storage_path=str(storage_path),
-            failure_config=FailureConfig(max_failures=scaling.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=2),
-        ),
+        run_config=train_run_config(fault_tolerance or FaultToleranceConfig(), storage_path, name),
     )
     result = trainer.fit()
     if result.error is not None:

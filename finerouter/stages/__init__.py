@@ -11,6 +11,7 @@ from finerouter.stages.embed import EmbedStage
 from finerouter.stages.evaluate import EvaluateStage
 from finerouter.stages.generate import GenerateStage, ScoreStage
 from finerouter.stages.ingest import ImportStage
+from finerouter.stages.publish import PublishStage
 from finerouter.stages.stage2 import BundleStage, TrainClassifierStage, TrainRouterStage
 from finerouter.stages.stats import StatsStage
 from finerouter.stages.tasks import TaskReportStage, TasksStage
@@ -37,6 +38,7 @@ def default_stages(config: RebuildConfig | None = None) -> list[Stage]:
         TrainRouterStage(),
         BundleStage(),
         EvaluateStage(),
+        PublishStage(config),
     ]
 
 

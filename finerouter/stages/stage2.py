@@ -33,7 +33,10 @@ def _ray_train(ctx: StageContext, stage: Stage, kind: str, data: dict, settings:
     storage = Path(cfg.storage_path) if cfg.storage_path else ctx.run_dir / ".ray_train"
     # Same stage key (code, config, inputs) -> same run name: a restarted rebuild resumes that run's checkpoint.
     name = f"{stage.name}-{stage_key(stage, ctx.config, ctx.run_dir)[:12]}"
-    return train_on_ray(kind, data, settings, seed=cfg.seed, scaling=cfg.scaling, storage_path=storage, name=name)
+    return train_on_ray(
+        kind, data, settings, seed=cfg.seed, scaling=cfg.scaling, storage_path=storage, name=name,
+        fault_tolerance=ctx.config.ray.fault_tolerance,
+    )  # fmt: skip
 
 
 def _save(out_dir: Path, stem: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:

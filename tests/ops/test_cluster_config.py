@@ -86,6 +86,12 @@ def test_gpu_profile_is_complete_and_valid(
     # One engine per GPU of a generation node.
     gen = cluster["available_node_types"]["gpu_generate"]["resources"]["GPU"]
     assert cfg.describe.vllm.concurrency * cfg.describe.vllm.num_gpus * cfg.describe.vllm.tensor_parallel_size == gen
+    # Training: one data-parallel worker per GPU of a training node, checkpoints and bundles on the shared disk.
+    train = cluster["available_node_types"]["gpu_train"]["resources"]
+    scaling = cfg.stage2.scaling
+    assert scaling.use_gpu and scaling.num_workers * scaling.gpus_per_worker == train["GPU"]
+    assert scaling.num_workers * scaling.cpus_per_worker <= train["CPU"]
+    assert str(cfg.stage2.storage_path).startswith(SHARED) and str(cfg.publish.root).startswith(SHARED)
     # Without a cluster address the same profile is refused before anything starts.
     with pytest.raises(ConfigError, match=r"embedded local Ray has ray\.num_gpus=0"):
         gpu_full(tmp_path, "ray.address=null")

@@ -335,3 +335,44 @@ def test_bundle_update_drops_no_request(served: Served, tmp_path: Path) -> None:
     assert set(versions) == {old_version, new_version}
     health = requests.get(served.base + "/healthz", timeout=10).json()
     assert health["bundle_version"] == new_version
+
+
+def test_publish_stage_swaps_the_served_bundle(served: Served, tmp_path: Path) -> None:
+    """The rebuild's last stage publishes a new bundle revision to a versioned root and points the running app at
+    it: /healthz reports the new version, and LATEST names the published copy."""
+    import logging
+
+    from finerouter.config import load_config
+    from finerouter.pipeline.publish import latest
+    from finerouter.pipeline.stage import MARKER_FILE, StageContext
+    from finerouter.routing.bundle import read_bundle, save_bundle
+    from finerouter.stages.publish import PublishStage
+
+    parts = read_bundle(served.args.bundle)
+    parts.meta |= {"revision": parts.meta.get("revision", 1) + 10, "parent_version": parts.meta["version"]}
+    run_dir = tmp_path / "run"
+    bundle = save_bundle(parts, run_dir / "bundle")
+    (bundle / MARKER_FILE).write_text(json.dumps({"output_fingerprint": "f" * 64}))
+    new_version = json.loads((bundle / "bundle.json").read_text())["version"]
+    root = tmp_path / "published"
+    config = load_config(
+        None, ["data.format=synthetic", "run=pub", f"publish.root={root}", "publish.serve_app=finerouter"]
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    stats = PublishStage(config).run(StageContext(config, run_dir, out, logging.getLogger("test")))
+    assert stats["bundle_version"] == new_version and latest(root) == Path(stats["published"])
+    for _ in range(100):
+        if requests.get(served.base + "/healthz", timeout=10).json()["bundle_version"] == new_version:
+            break
+        threading.Event().wait(0.2)
+    assert requests.get(served.base + "/healthz", timeout=10).json()["bundle_version"] == new_version
+    assert served.post("/v1/route", {"prompt": "What is 2 + 2?"}).json()["bundle_version"] == new_version
+
+
+def test_publish_needs_a_running_app(served: Served, tmp_path: Path) -> None:
+    from finerouter.errors import ConfigError
+    from serve_app.app import update_bundle
+
+    with pytest.raises(ConfigError, match="no Serve application 'nope' is running; running: \\['finerouter'\\]"):
+        update_bundle("nope", tmp_path)
