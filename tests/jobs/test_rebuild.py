@@ -46,11 +46,13 @@ STAGES = [
     "train_router",
     "bundle",
     "evaluate",
+    "publish",
 ]
 
 
 def test_demo_rebuild_runs_then_skips_then_reruns_what_changed(tmp_path: Path, ray_local) -> None:
-    first = main(demo_config(tmp_path))
+    publish = f"publish.root={tmp_path / 'published'}"
+    first = main(demo_config(tmp_path, publish))
     assert [(o.name, o.status) for o in first] == [(name, "ran") for name in STAGES]
     run = tmp_path / "demo"
     assert (run / "import/table/prompts.parquet").exists() and (run / "import/table/rejected.parquet").exists()
@@ -71,12 +73,15 @@ def test_demo_rebuild_runs_then_skips_then_reruns_what_changed(tmp_path: Path, r
 
     assert Router.load(run / "bundle").version == results["bundle"]
     assert (run / "evaluate/report.md").exists() and (run / "evaluate/pareto.png").exists()
+    from finerouter.pipeline.publish import latest
 
-    again = main(demo_config(tmp_path))
+    assert Router.load(latest(tmp_path / "published")).version == results["bundle"]
+
+    again = main(demo_config(tmp_path, publish))
     assert [o.status for o in again] == ["skipped"] * len(STAGES)
 
     # One discovery field: everything before the kNN stage is reused.
-    changed = main(demo_config(tmp_path, "discovery.knn.k=8"))
+    changed = main(demo_config(tmp_path, publish, "discovery.knn.k=8"))
     ran = [o.name for o in changed if o.status == "ran"]
     assert ran[0] == "knn" and "embed" not in ran and "import" not in ran
     summary = json.loads((run / "summary.json").read_text())
