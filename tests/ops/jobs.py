@@ -19,12 +19,15 @@ TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 
 def demo_overrides(artifacts: Path, run: str, n_prompts: int = 300) -> list[str]:
-    """The demo rebuild, smaller: 300 simulated prompts, 128-row embedding blocks, progress every second."""
+    """The demo rebuild, smaller: 300 simulated prompts, 16-row embedding batches, 3 training epochs per phase,
+    progress every second."""
     return [
         f"artifacts_dir={artifacts}",
         f"run={run}",
         f"data.synthetic.n_prompts={n_prompts}",
         "embed.batch_size=16",
+        "stage2.classifier.epochs=3",
+        "stage2.estimator.epochs=3",
         "ray.progress_interval_s=1",
     ]
 
