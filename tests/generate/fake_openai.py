@@ -12,11 +12,13 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import ClassVar
 
+from tests.json_handler import JsonHandler
 
-class FakeChat(BaseHTTPRequestHandler):
+
+class FakeChat(JsonHandler):
     answers: ClassVar[dict[str, str]] = {}
     calls: ClassVar[Counter] = Counter()
     dead_down: ClassVar[bool] = True
@@ -39,17 +41,6 @@ class FakeChat(BaseHTTPRequestHandler):
         reply = FakeChat.answers.get(prompt, "I do not know.")
         usage = {"prompt_tokens": len(prompt.split()) + 3, "completion_tokens": len(reply.split())}
         self._send(200, {"choices": [{"message": {"role": "assistant", "content": reply}}], "usage": usage})
-
-    def _send(self, code: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @contextmanager

