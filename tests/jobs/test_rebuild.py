@@ -93,8 +93,8 @@ def test_llmrouter_rebuild(tmp_path: Path, shared_data: Path) -> None:
         REPO / "configs/llmrouter.yaml",
         [f"artifacts_dir={tmp_path}", f"data.sources=[{shared_data / 'llmrouter'}]"],
     )
-    outcomes = main(cfg, until=["stats"])
-    assert outcomes[1].stats["test"]["best_single"]["model"] == "llama-3.1-nemotron-51b-instruct"
+    stats = {o.name: o for o in main(cfg, until=["stats"])}["stats"].stats
+    assert stats["test"]["best_single"]["model"] == "llama-3.1-nemotron-51b-instruct"
 
 
 def test_unknown_stage_is_an_error(tmp_path: Path) -> None:
