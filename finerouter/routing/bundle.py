@@ -57,7 +57,8 @@ def save_bundle(parts: BundleParts, out_dir: str | Path) -> Path:
     meta = {k: v for k, v in parts.meta.items() if k not in ("version", "created")}
     digest = hashlib.sha256((scratch / WEIGHTS_FILE).read_bytes())
     digest.update((scratch / TASKS_FILE).read_bytes())
-    digest.update(json.dumps(meta, sort_keys=True, default=str).encode())
+    content = {k: v for k, v in meta.items() if k != "source_run"}  # where it was built is recorded, not hashed
+    digest.update(json.dumps(content, sort_keys=True, default=str).encode())
     meta = {
         "format": FORMAT,
         "version": f"{meta.get('name', 'finerouter')}-r{meta.get('revision', 1)}-{digest.hexdigest()[:10]}",

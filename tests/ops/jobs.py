@@ -108,8 +108,9 @@ def comparable_outputs(run_dir: Path) -> dict[str, str]:
     """sha256 of every output file of every completed stage, minus what legitimately differs between two runs.
 
     Data files (Parquet, NumPy) count byte for byte. JSON counts without its timings and timestamps (keys
-    `created`, `seconds`, `*_seconds`); Markdown with the run's name replaced; charts (PNG) are renderings of the
-    compared data (one carries the run name in its title) and are left out.
+    `created`, `seconds`, `*_seconds`) and with the run directory's path masked; Markdown with the run's name
+    replaced; charts (PNG) are renderings of the compared data (one carries the run name in its title) and are
+    left out.
     """
     out = {}
     for marker in sorted(run_dir.glob("*/_COMPLETE.json")):
@@ -118,7 +119,8 @@ def comparable_outputs(run_dir: Path) -> dict[str, str]:
             if path.suffix == ".png":
                 continue
             if path.suffix == ".json":
-                data = json.dumps(_without_timings(json.loads(path.read_text())), sort_keys=True).encode()
+                text = path.read_text().replace(str(run_dir.resolve()), "<run_dir>")
+                data = json.dumps(_without_timings(json.loads(text)), sort_keys=True).encode()
             elif path.suffix == ".md":
                 data = path.read_text().replace(run_dir.name, "<run>").encode()
             else:
