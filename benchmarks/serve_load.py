@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 import requests
 
+from serve_app.local import direct_ingress_env
+
 
 @dataclass
 class LoadResult:
@@ -136,7 +138,7 @@ def direct(bundle: Path, prompts: list[str], duration_s: float, batch: int) -> d
 
 def deploy(
     bundle: Path, ray_cpus: int, replicas: int, replica_cpus: float, max_batch: int, port: int,
-    metrics_port: int | None = None,
+    metrics_port: int | None = None, encoder_dtype: str = "float32", batch_wait_s: float = 0.005,
 ) -> str:  # fmt: skip
     import ray
     from ray import serve
@@ -146,7 +148,8 @@ def deploy(
 
     args = ServeAppArgs.model_validate({
         "bundle": str(bundle),
-        "router": {"max_batch_size": max_batch, "num_cpus": replica_cpus,
+        "router": {"max_batch_size": max_batch, "num_cpus": replica_cpus, "encoder_dtype": encoder_dtype,
+                   "batch_wait_timeout_s": batch_wait_s,
                    "autoscaling": {"min_replicas": replicas, "max_replicas": replicas}},
     })  # fmt: skip
     ray.init(
@@ -173,6 +176,13 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--replica-cpus", type=float, default=1.0)
     parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--batch-wait", type=float, default=0.0, help="router.batch_wait_timeout_s")
+    parser.add_argument("--encoder-dtype", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument(
+        "--direct-ingress", action="store_true",
+        help="Ray Serve's throughput-optimized mode: clients reach the ingress replica directly on --port + 1 (no "
+        "HTTP proxy hop; gRPC between replicas); user code stays on its own thread",
+    )  # fmt: skip
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--api-key")
     parser.add_argument("--metrics-port", type=int, help="Ray's Prometheus port; its finerouter_* lines are reported")
@@ -180,14 +190,22 @@ def main() -> None:
     args = parser.parse_args()
 
     prompts = load_prompts(args.prompts, max_chars=args.max_chars)
+    if args.direct_ingress:
+        os.environ.update(direct_ingress_env(args.port + 1))
     if args.direct and args.bundle:
         print(json.dumps({"direct_router": direct(args.bundle, prompts, args.duration / 2, args.max_batch)}))
     url = args.url or deploy(
-        args.bundle, args.ray_cpus, args.replicas, args.replica_cpus, args.max_batch, args.port, args.metrics_port
-    )
+        args.bundle, args.ray_cpus, args.replicas, args.replica_cpus, args.max_batch, args.port, args.metrics_port,
+        args.encoder_dtype, args.batch_wait,
+    )  # fmt: skip
+    if args.direct_ingress:
+        url = f"http://127.0.0.1:{args.port + 1}"
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else None
     report: dict[str, Any] = {"prompts": prompt_lengths(prompts), "bundle": str(args.bundle or args.url),
-                              "replicas": args.replicas, "max_batch": args.max_batch, "runs": []}  # fmt: skip
+                              "replicas": args.replicas, "replica_cpus": args.replica_cpus, "max_batch": args.max_batch,
+                              "batch_wait_s": args.batch_wait, "encoder_dtype": args.encoder_dtype,
+                              "direct_ingress": args.direct_ingress,
+                              "runs": []}  # fmt: skip
     if args.bundle:
         report["bundle_meta"] = {k: v for k, v in json.loads((args.bundle / "bundle.json").read_text()).items()
                                  if k in ("version", "models", "task_ids")}  # fmt: skip

@@ -29,6 +29,7 @@ def build_app(args: ServeAppArgs) -> Application:
         sorted(args.referenced_models()),
         router_args.max_batch_size,
         router_args.batch_wait_timeout_s,
+        router_args.encoder_dtype,
     )
     ingress = Ingress.options(
         num_replicas=args.ingress.num_replicas,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
@@ -48,7 +48,10 @@ class RouterDeploymentArgs(_Strict):
     """The deployment holding the Router: dynamic batching, resources, autoscaling."""
 
     max_batch_size: int = Field(32, ge=1, le=1024)
-    batch_wait_timeout_s: float = Field(0.005, ge=0, le=1)
+    batch_wait_timeout_s: float = Field(0.0, ge=0, le=1)
+    # bfloat16: about twice the encoder throughput on CPUs with AVX512-BF16/AMX (checked on the replica at load);
+    # decisions agree with float32 on >= 99% of real prompts (docs/benchmarks.md).
+    encoder_dtype: Literal["float32", "bfloat16"] = "float32"
     max_ongoing_requests: int = Field(64, ge=1)
     num_cpus: float = Field(1.0, gt=0)
     autoscaling: AutoscalingArgs = AutoscalingArgs()

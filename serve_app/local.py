@@ -42,6 +42,19 @@ def load_args(bundle: Path | None, config: Path | None, overrides: dict[str, Any
         raise ConfigError(f"invalid serve arguments: {exc}") from exc
 
 
+def direct_ingress_env(port: int) -> dict[str, str]:
+    """Environment of a Ray cluster running Serve's throughput-optimized mode (Ray >= 2.56): the ingress replica
+    serves HTTP itself on `port` (more replicas on the next ports), so requests skip the HTTP proxy actor, and
+    deployments call each other over gRPC. User code keeps its own thread: the Router deployment blocks its loop
+    while it routes a batch (serve_app/router_deployment.py). Ray reads these when it starts."""
+    return {
+        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+        "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "1",
+        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(port),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(port + 100),
+    }
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 

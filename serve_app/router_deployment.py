@@ -51,9 +51,12 @@ class RouterDeployment:
     already running finish on the router they started with, so a bundle update drops no request."""
 
     def __init__(
-        self, router_class: str, required_models: list[str], max_batch_size: int, batch_wait_timeout_s: float
-    ) -> None:
+        self, router_class: str, required_models: list[str], max_batch_size: int, batch_wait_timeout_s: float,
+        encoder_dtype: str = "float32",
+    ) -> None:  # fmt: skip
         self._router_class = import_router_class(router_class)
+        # Passed only when set, so a custom router class need not know the option.
+        self._load_options = {} if encoder_dtype == "float32" else {"encoder_dtype": encoder_dtype}
         self._required_models = sorted(required_models)
         self._router: Any = None
         self._bundle: str | None = None
@@ -79,7 +82,7 @@ class RouterDeployment:
 
     def _load_warm(self, bundle: str) -> Any:
         """Load, then route one prompt so the encoder is loaded before the first request (or the swap)."""
-        router = self._router_class.load(bundle)
+        router = self._router_class.load(bundle, **self._load_options)
         router.route(["warm-up: load the encoder before taking traffic"])
         return router
 
@@ -104,8 +107,11 @@ class RouterDeployment:
     async def _route_batch(self, queries: list[RouteQuery]) -> list[RouteOutcome]:
         router = self._require_router()
         self._metrics.batch_size.observe(len(queries))
-        # The encoder is CPU-bound: run it off the event loop so the next batch can gather meanwhile.
-        return await asyncio.to_thread(route_grouped, router, queries)
+        # Routed on this (user-code) event loop, blocking it: `serve.batch` forms its next batch as soon as this one
+        # is dispatched, so running the encoder in a thread would cut the requests that arrive meanwhile into
+        # fragments of one or two. Blocked, they queue up and the next batch takes them whole. Serve's own request
+        # intake and health checks run on the replica's main loop, another thread, and are not held up.
+        return route_grouped(router, queries)
 
 
 def length_buckets(prompts: list[str], indices: list[int], ratio: float = 2.0, floor: int = 64) -> list[list[int]]:

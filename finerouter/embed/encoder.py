@@ -38,22 +38,51 @@ def resolve_device(num_gpus: float) -> str:
     return "cuda"
 
 
+ENCODER_DTYPES = ("float32", "bfloat16")
+
+
+def check_encoder_dtype(dtype: str, device: str = "cpu") -> None:
+    """bfloat16 pays off only where the hardware multiplies in it (CPUs with AVX512-BF16 or AMX, recent GPUs)."""
+    if dtype not in ENCODER_DTYPES:
+        raise ConfigError(f"encoder dtype {dtype!r} is not supported; valid: {', '.join(ENCODER_DTYPES)}")
+    if dtype == "bfloat16" and device == "cpu":
+        import torch
+
+        if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+            raise ConfigError(
+                "encoder dtype bfloat16 needs a CPU with AVX512-BF16 or AMX (oneDNN reports none here); use float32"
+            )
+
+
 @lru_cache(maxsize=4)
-def load_encoder(name: str = DEFAULT_ENCODER, device: str = "cpu") -> Any:
+def load_encoder(name: str = DEFAULT_ENCODER, device: str = "cpu", dtype: str = "float32") -> Any:
     from sentence_transformers import SentenceTransformer
 
+    check_encoder_dtype(dtype, device)
     # A hub id (not a directory) works only where the model is already in the local Hugging Face cache.
-    return SentenceTransformer(encoder_path(name), device=device)
+    model = SentenceTransformer(encoder_path(name), device=device)
+    if dtype == "bfloat16":
+        import torch
+
+        model.to(torch.bfloat16)
+    return model
 
 
-def encode(texts: list[str], name: str = DEFAULT_ENCODER, device: str = "cpu", batch_size: int = 64) -> np.ndarray:
-    """L2-normalised float32 embeddings, one row per text (inner product = cosine similarity)."""
-    model = load_encoder(name, device)
+def encode(
+    texts: list[str], name: str = DEFAULT_ENCODER, device: str = "cpu", batch_size: int = 64, dtype: str = "float32"
+) -> np.ndarray:
+    """L2-normalised float32 embeddings, one row per text (inner product = cosine similarity). `dtype` bfloat16
+    runs the encoder in bfloat16 (about twice the throughput on CPUs that support it; cosine to the float32
+    embedding >= 0.9999 on real prompts, docs/benchmarks.md); the result is normalised in float32 either way."""
+    model = load_encoder(name, device, dtype)
     vectors = model.encode(
         list(texts),
         batch_size=batch_size,
-        normalize_embeddings=True,
+        normalize_embeddings=dtype == "float32",
         convert_to_numpy=True,
         show_progress_bar=False,
     )
-    return np.asarray(vectors, dtype=np.float32)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if dtype != "float32":
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return vectors

@@ -43,7 +43,14 @@ def fuse(estimate: np.ndarray, prior: np.ndarray, alpha: float, allowed: np.ndar
 
 
 class Router:
-    def __init__(self, parts: BundleParts) -> None:
+    """`encoder_dtype` bfloat16 runs the prompt encoder in bfloat16 (faster on CPUs with AVX512-BF16/AMX; the
+    bundle's heads still see float32 embeddings); float32 reproduces the rebuild's embeddings exactly."""
+
+    def __init__(self, parts: BundleParts, encoder_dtype: str = "float32") -> None:
+        from finerouter.embed.encoder import check_encoder_dtype
+
+        check_encoder_dtype(encoder_dtype)
+        self.encoder_dtype = encoder_dtype
         meta, tensors = parts.meta, parts.tensors
         self.meta = meta
         self.version: str = meta["version"]
@@ -70,8 +77,8 @@ class Router:
         self._cost = np.array([np.nan if c is None else c for c in self.model_cost.values()], dtype=np.float64)
 
     @classmethod
-    def load(cls, path: str | Path) -> Router:
-        return cls(read_bundle(path))
+    def load(cls, path: str | Path, encoder_dtype: str = "float32") -> Router:
+        return cls(read_bundle(path), encoder_dtype=encoder_dtype)
 
     # -- scoring -------------------------------------------------------------------------------------------------
     def embed(self, prompts: Sequence[str]) -> np.ndarray:
@@ -80,7 +87,7 @@ class Router:
         enc = self.meta["encoder"]
         if enc.get("mode", "frozen") != "frozen":
             raise NotImplementedError(f"bundles with encoder mode {enc.get('mode')!r} are not supported yet")
-        return encode(list(prompts), enc["name"])
+        return encode(list(prompts), enc["name"], dtype=self.encoder_dtype)
 
     @torch.no_grad()
     def analyse(self, emb: np.ndarray, *, use_task_heads: bool = True) -> Analysis:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from finerouter.errors import InvalidRequestError
+from finerouter.errors import ConfigError, InvalidRequestError
 from finerouter.routing.bundle import read_bundle
 from finerouter.routing.router import Router
 from tests.routing.factory import make_bundle, synthetic_run
@@ -91,6 +91,21 @@ def test_route_text_with_the_encoder(bundle) -> None:
     decisions = Router.load(bundle).route(["What is 2 + 2?", "Translate 'cat' into French."], tolerance=0.05)
     assert [type(d.confidence) for d in decisions] == [float, float]
     assert all(d.to_dict()["model"] in Router.load(bundle).models for d in decisions)
+
+
+def test_bfloat16_encoder_routes_like_float32(bundle) -> None:
+    from tests.embed.test_encoder import TEXTS, bf16_cpu
+
+    if bf16_cpu.args[0]:
+        pytest.skip(bf16_cpu.kwargs["reason"])
+    full, half = Router.load(bundle), Router.load(bundle, encoder_dtype="bfloat16")
+    assert half.encoder_dtype == "bfloat16"
+    a, b = full.route(TEXTS), half.route(TEXTS)
+    for x, y in zip(a, b, strict=True):
+        assert x.task_id == y.task_id
+        assert max(abs(x.scores[m] - y.scores[m]) for m in x.scores) < 0.05
+    with pytest.raises(ConfigError, match="valid: float32, bfloat16"):
+        Router.load(bundle, encoder_dtype="int8")
 
 
 def test_add_model_trains_only_its_own_weights(run, bundle, tmp_path) -> None:
