@@ -106,14 +106,17 @@ async def run_load(
     return result
 
 
-def direct(bundle: Path, prompts: list[str], duration_s: float, batch: int) -> dict[str, Any]:
+def direct(
+    bundle: Path, prompts: list[str], duration_s: float, batch: int, encoder_dtype: str = "float32",
+    encoder_runtime: str = "torch",
+) -> dict[str, Any]:  # fmt: skip
     """The Router alone, in this process (no Serve, no HTTP): what the encoder and heads cost."""
     import torch
 
     from finerouter.routing.router import Router
 
     torch.set_num_threads(1)  # as in a 1-CPU replica (Ray sets OMP_NUM_THREADS to the actor's CPUs)
-    router = Router.load(bundle)
+    router = Router.load(bundle, encoder_dtype=encoder_dtype, encoder_runtime=encoder_runtime)
     router.route(["warm-up"])
     single: list[float] = []
     stop = time.perf_counter() + duration_s
@@ -139,6 +142,7 @@ def direct(bundle: Path, prompts: list[str], duration_s: float, batch: int) -> d
 def deploy(
     bundle: Path, ray_cpus: int, replicas: int, replica_cpus: float, max_batch: int, port: int,
     metrics_port: int | None = None, encoder_dtype: str = "float32", batch_wait_s: float = 0.005,
+    encoder_runtime: str = "torch",
 ) -> str:  # fmt: skip
     import ray
     from ray import serve
@@ -149,7 +153,7 @@ def deploy(
     args = ServeAppArgs.model_validate({
         "bundle": str(bundle),
         "router": {"max_batch_size": max_batch, "num_cpus": replica_cpus, "encoder_dtype": encoder_dtype,
-                   "batch_wait_timeout_s": batch_wait_s,
+                   "encoder_runtime": encoder_runtime, "batch_wait_timeout_s": batch_wait_s,
                    "autoscaling": {"min_replicas": replicas, "max_replicas": replicas}},
     })  # fmt: skip
     ray.init(
@@ -177,7 +181,11 @@ def main() -> None:
     parser.add_argument("--replica-cpus", type=float, default=1.0)
     parser.add_argument("--max-batch", type=int, default=32)
     parser.add_argument("--batch-wait", type=float, default=0.0, help="router.batch_wait_timeout_s")
-    parser.add_argument("--encoder-dtype", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--encoder-dtype", choices=["float32", "bfloat16", "int8"], default="float32")
+    parser.add_argument(
+        "--encoder-runtime", choices=["torch", "onnxruntime"], default="torch",
+        help="router.encoder_runtime (onnxruntime: dtype float32 or int8; torch: float32 or bfloat16)",
+    )  # fmt: skip
     parser.add_argument(
         "--direct-ingress", action="store_true",
         help="Ray Serve's throughput-optimized mode: clients reach the ingress replica directly on --port + 1 (no "
@@ -193,10 +201,13 @@ def main() -> None:
     if args.direct_ingress:
         os.environ.update(direct_ingress_env(args.port + 1))
     if args.direct and args.bundle:
-        print(json.dumps({"direct_router": direct(args.bundle, prompts, args.duration / 2, args.max_batch)}))
+        timing = direct(
+            args.bundle, prompts, args.duration / 2, args.max_batch, args.encoder_dtype, args.encoder_runtime
+        )
+        print(json.dumps({"direct_router": timing}))
     url = args.url or deploy(
         args.bundle, args.ray_cpus, args.replicas, args.replica_cpus, args.max_batch, args.port, args.metrics_port,
-        args.encoder_dtype, args.batch_wait,
+        args.encoder_dtype, args.batch_wait, args.encoder_runtime,
     )  # fmt: skip
     if args.direct_ingress:
         url = f"http://127.0.0.1:{args.port + 1}"
@@ -204,6 +215,7 @@ def main() -> None:
     report: dict[str, Any] = {"prompts": prompt_lengths(prompts), "bundle": str(args.bundle or args.url),
                               "replicas": args.replicas, "replica_cpus": args.replica_cpus, "max_batch": args.max_batch,
                               "batch_wait_s": args.batch_wait, "encoder_dtype": args.encoder_dtype,
+                              "encoder_runtime": args.encoder_runtime,
                               "direct_ingress": args.direct_ingress,
                               "runs": []}  # fmt: skip
     if args.bundle:

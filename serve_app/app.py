@@ -30,6 +30,7 @@ def build_app(args: ServeAppArgs) -> Application:
         router_args.max_batch_size,
         router_args.batch_wait_timeout_s,
         router_args.encoder_dtype,
+        router_args.encoder_runtime,
     )
     ingress = Ingress.options(
         num_replicas=args.ingress.num_replicas,

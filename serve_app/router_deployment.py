@@ -45,6 +45,13 @@ def import_router_class(path: str) -> Any:
         raise ConfigError(f"router_class {path!r} cannot be imported: {exc}") from exc
 
 
+def load_options(encoder_dtype: str = "float32", encoder_runtime: str = "torch") -> dict[str, str]:
+    """The `Router.load` keywords that differ from their defaults: a custom router class need not know the others."""
+    defaults = {"encoder_dtype": "float32", "encoder_runtime": "torch"}
+    given = {"encoder_dtype": encoder_dtype, "encoder_runtime": encoder_runtime}
+    return {key: value for key, value in given.items() if value != defaults[key]}
+
+
 @serve.deployment(name="Router")
 class RouterDeployment:
     """`user_config` = {"bundle": "/abs/dir"}: a new bundle is loaded beside the old one, then swapped in; batches
@@ -52,11 +59,10 @@ class RouterDeployment:
 
     def __init__(
         self, router_class: str, required_models: list[str], max_batch_size: int, batch_wait_timeout_s: float,
-        encoder_dtype: str = "float32",
+        encoder_dtype: str = "float32", encoder_runtime: str = "torch",
     ) -> None:  # fmt: skip
         self._router_class = import_router_class(router_class)
-        # Passed only when set, so a custom router class need not know the option.
-        self._load_options = {} if encoder_dtype == "float32" else {"encoder_dtype": encoder_dtype}
+        self._load_options = load_options(encoder_dtype, encoder_runtime)
         self._required_models = sorted(required_models)
         self._router: Any = None
         self._bundle: str | None = None

@@ -38,13 +38,28 @@ def resolve_device(num_gpus: float) -> str:
     return "cuda"
 
 
-ENCODER_DTYPES = ("float32", "bfloat16")
+ENCODER_RUNTIMES = ("torch", "onnxruntime")
+# The dtypes each runtime runs the encoder in (ONNX Runtime's CPU kernels have no bfloat16).
+RUNTIME_DTYPES: dict[str, tuple[str, ...]] = {"torch": ("float32", "bfloat16"), "onnxruntime": ("float32", "int8")}
+ENCODER_DTYPES = tuple(dict.fromkeys(d for dtypes in RUNTIME_DTYPES.values() for d in dtypes))
 
 
-def check_encoder_dtype(dtype: str, device: str = "cpu") -> None:
-    """bfloat16 pays off only where the hardware multiplies in it (CPUs with AVX512-BF16 or AMX, recent GPUs)."""
-    if dtype not in ENCODER_DTYPES:
-        raise ConfigError(f"encoder dtype {dtype!r} is not supported; valid: {', '.join(ENCODER_DTYPES)}")
+def valid_combinations() -> str:
+    return "; ".join(f"{runtime}: {', '.join(dtypes)}" for runtime, dtypes in RUNTIME_DTYPES.items())
+
+
+def check_encoder_options(dtype: str = "float32", runtime: str = "torch", device: str = "cpu") -> None:
+    """bfloat16 pays off only where the hardware multiplies in it (CPUs with AVX512-BF16 or AMX, recent GPUs);
+    onnxruntime runs on CPU only (the `onnx` extra)."""
+    if runtime not in ENCODER_RUNTIMES:
+        raise ConfigError(f"encoder runtime {runtime!r} is not supported; valid: {', '.join(ENCODER_RUNTIMES)}")
+    if dtype not in RUNTIME_DTYPES[runtime]:
+        raise ConfigError(
+            f"encoder dtype {dtype!r} is not supported with encoder runtime {runtime}; "
+            f"valid (runtime: dtypes): {valid_combinations()}"
+        )
+    if runtime == "onnxruntime" and device != "cpu":
+        raise ConfigError(f"encoder runtime onnxruntime runs on CPU only, not {device}; use encoder runtime torch")
     if dtype == "bfloat16" and device == "cpu":
         import torch
 
@@ -58,7 +73,7 @@ def check_encoder_dtype(dtype: str, device: str = "cpu") -> None:
 def load_encoder(name: str = DEFAULT_ENCODER, device: str = "cpu", dtype: str = "float32") -> Any:
     from sentence_transformers import SentenceTransformer
 
-    check_encoder_dtype(dtype, device)
+    check_encoder_options(dtype, "torch", device)
     # A hub id (not a directory) works only where the model is already in the local Hugging Face cache.
     model = SentenceTransformer(encoder_path(name), device=device)
     if dtype == "bfloat16":
@@ -69,11 +84,21 @@ def load_encoder(name: str = DEFAULT_ENCODER, device: str = "cpu", dtype: str = 
 
 
 def encode(
-    texts: list[str], name: str = DEFAULT_ENCODER, device: str = "cpu", batch_size: int = 64, dtype: str = "float32"
-) -> np.ndarray:
+    texts: list[str], name: str = DEFAULT_ENCODER, device: str = "cpu", batch_size: int = 64, dtype: str = "float32",
+    runtime: str = "torch",
+) -> np.ndarray:  # fmt: skip
     """L2-normalised float32 embeddings, one row per text (inner product = cosine similarity). `dtype` bfloat16
     runs the encoder in bfloat16 (about twice the throughput on CPUs that support it; cosine to the float32
-    embedding >= 0.9999 on real prompts, docs/benchmarks.md); the result is normalised in float32 either way."""
+    embedding >= 0.9999 on real prompts, docs/benchmarks.md); the result is normalised in float32 either way.
+    `runtime` onnxruntime runs the same weights exported to ONNX (finerouter/embed/onnx_encoder.py) on as many
+    threads as torch uses here; faster for single prompts."""
+    check_encoder_options(dtype, runtime, device)
+    if runtime == "onnxruntime":
+        import torch
+
+        from finerouter.embed.onnx_encoder import load_onnx_encoder
+
+        return load_onnx_encoder(encoder_path(name), dtype, torch.get_num_threads()).encode(list(texts), batch_size)
     model = load_encoder(name, device, dtype)
     vectors = model.encode(
         list(texts),

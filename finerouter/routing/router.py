@@ -44,13 +44,20 @@ def fuse(estimate: np.ndarray, prior: np.ndarray, alpha: float, allowed: np.ndar
 
 class Router:
     """`encoder_dtype` bfloat16 runs the prompt encoder in bfloat16 (faster on CPUs with AVX512-BF16/AMX; the
-    bundle's heads still see float32 embeddings); float32 reproduces the rebuild's embeddings exactly."""
+    bundle's heads still see float32 embeddings); float32 reproduces the rebuild's embeddings exactly.
+    `encoder_runtime` onnxruntime runs the same encoder on ONNX Runtime (float32, or int8), faster per prompt;
+    the valid combinations are in finerouter.embed.encoder.RUNTIME_DTYPES."""
 
-    def __init__(self, parts: BundleParts, encoder_dtype: str = "float32") -> None:
-        from finerouter.embed.encoder import check_encoder_dtype
+    def __init__(self, parts: BundleParts, encoder_dtype: str = "float32", encoder_runtime: str = "torch") -> None:
+        from finerouter.embed.encoder import check_encoder_options
 
-        check_encoder_dtype(encoder_dtype)
+        check_encoder_options(encoder_dtype, encoder_runtime)
+        if encoder_runtime == "onnxruntime":
+            from finerouter.embed.onnx_encoder import require_onnxruntime
+
+            require_onnxruntime()  # fail at load, not at the first request
         self.encoder_dtype = encoder_dtype
+        self.encoder_runtime = encoder_runtime
         meta, tensors = parts.meta, parts.tensors
         self.meta = meta
         self.version: str = meta["version"]
@@ -77,8 +84,8 @@ class Router:
         self._cost = np.array([np.nan if c is None else c for c in self.model_cost.values()], dtype=np.float64)
 
     @classmethod
-    def load(cls, path: str | Path, encoder_dtype: str = "float32") -> Router:
-        return cls(read_bundle(path), encoder_dtype=encoder_dtype)
+    def load(cls, path: str | Path, encoder_dtype: str = "float32", encoder_runtime: str = "torch") -> Router:
+        return cls(read_bundle(path), encoder_dtype=encoder_dtype, encoder_runtime=encoder_runtime)
 
     # -- scoring -------------------------------------------------------------------------------------------------
     def embed(self, prompts: Sequence[str]) -> np.ndarray:
@@ -87,7 +94,7 @@ class Router:
         enc = self.meta["encoder"]
         if enc.get("mode", "frozen") != "frozen":
             raise NotImplementedError(f"bundles with encoder mode {enc.get('mode')!r} are not supported yet")
-        return encode(list(prompts), enc["name"], dtype=self.encoder_dtype)
+        return encode(list(prompts), enc["name"], dtype=self.encoder_dtype, runtime=self.encoder_runtime)
 
     @torch.no_grad()
     def analyse(self, emb: np.ndarray, *, use_task_heads: bool = True) -> Analysis:

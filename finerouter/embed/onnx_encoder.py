@@ -1,0 +1,216 @@
+"""The prompt encoder on ONNX Runtime: the sentence-transformers model exported from its local weights at load time.
+
+The whole model (transformer, pooling, normalisation) is traced once into an ONNX graph and cached on disk, keyed
+by the encoder directory's files and the versions that shape the export, so that replicas on one node export it
+once; a replica writes to a temporary file and renames it, so concurrent exports never expose a partial file.
+Tokenisation is the model's own tokenizer with sentence-transformers' settings (padding, longest-first
+truncation at `max_seq_length`), checked against sentence-transformers' preprocessing when the graph is built.
+`int8` is ONNX Runtime's dynamic quantisation, per output channel, of the float32 graph's MatMul weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from finerouter.errors import ConfigError, MissingDependencyError
+
+ONNX_DTYPES = ("float32", "int8")
+INSTALL_HINT = 'pip install "finerouter[onnx]"  (or: pip install onnx onnxruntime)'
+EXPORT_FORMAT = 1  # bump when the export below changes what it writes
+OPSET = 17
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
+PROBES = ["x", "  Leading and trailing spaces.  ", "Ünïcödé, emoji 🙂 and\ttabs", "long " * 400]
+
+
+def cache_root() -> Path:
+    """$FINEROUTER_CACHE_DIR, else $XDG_CACHE_HOME/finerouter, else ~/.cache/finerouter; graphs go in `onnx/`."""
+    root = os.environ.get("FINEROUTER_CACHE_DIR")
+    if not root:
+        root = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "finerouter")
+    return Path(root).expanduser() / "onnx"
+
+
+def require_onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise MissingDependencyError("onnxruntime", "encoder_runtime onnxruntime", INSTALL_HINT) from exc
+    return onnxruntime
+
+
+def _versions() -> dict[str, str]:
+    names = ("torch", "transformers", "sentence-transformers", "onnx", "onnxruntime")
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError as exc:
+            if name in ("onnx", "onnxruntime"):
+                raise MissingDependencyError(name, "encoder_runtime onnxruntime", INSTALL_HINT) from exc
+            raise
+    return found
+
+
+def export_key(model_dir: Path, dtype: str) -> str:
+    """Changes with the encoder's files (path, size, mtime), the export code and the libraries that shape it."""
+    files = sorted(p for p in model_dir.rglob("*") if p.is_file() and ".git" not in p.parts)
+    stats = [(str(p.relative_to(model_dir)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    content = {"dir": str(model_dir), "files": stats, "versions": _versions(), "format": EXPORT_FORMAT, "dtype": dtype}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _atomic_write(dest: Path, write: Any) -> None:
+    """`write(tmp_path)`, then rename over `dest`: readers see the old file, no file, or the whole new one."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; replicas under other users read the cache too
+        os.replace(tmp, dest)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _tokenizer_settings(model: Any, model_dir: Path) -> dict[str, Any]:
+    """The runtime tokenizer's settings, refused unless it reproduces sentence-transformers' preprocessing."""
+    kinds = [type(m).__name__ for m in model]
+    if kinds[:2] != list(SUPPORTED_MODULES[:2]) or any(k not in SUPPORTED_MODULES for k in kinds):
+        raise ConfigError(
+            f"encoder_runtime onnxruntime supports sentence-transformers models made of {', '.join(SUPPORTED_MODULES)}"
+            f"; this encoder has {', '.join(kinds)}: use encoder_runtime torch"
+        )
+    from transformers import AutoTokenizer
+
+    settings: dict[str, Any] = {"max_seq_length": int(model.max_seq_length)}
+    expected = model.preprocess(PROBES)
+    got = tokenize(AutoTokenizer.from_pretrained(model_dir), PROBES, settings["max_seq_length"])
+    if any(not np.array_equal(expected[k].numpy(), got[k]) for k in INPUTS if k in expected):
+        raise ConfigError("this encoder preprocesses text beyond its tokenizer; use encoder_runtime torch")
+    settings["inputs"] = [k for k in INPUTS if k in expected]
+    settings["dim"] = int(model(expected)["sentence_embedding"].shape[1])
+    return settings
+
+
+def export_float32(model_dir: Path, graph: Path) -> dict[str, Any]:
+    """Trace the sentence-transformers model (eager attention, which ONNX Runtime fuses) into `graph`."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(model_dir), device="cpu", model_kwargs={"attn_implementation": "eager"}).eval()
+    with torch.no_grad():
+        settings = _tokenizer_settings(model, model_dir)
+    inputs = settings["inputs"]
+
+    class Embed(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+            return self.model(dict(zip(inputs, tensors, strict=True)))["sentence_embedding"]
+
+    example = model.preprocess(["an example prompt", "two"])
+    axes = {name: {0: "batch", 1: "sequence"} for name in inputs} | {"embedding": {0: "batch"}}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent branches that hold for any shape
+        _atomic_write(
+            graph,
+            lambda tmp: torch.onnx.export(
+                Embed().eval(), tuple(example[n] for n in inputs), str(tmp), input_names=inputs,
+                output_names=["embedding"], dynamic_axes=axes, opset_version=OPSET, dynamo=False,
+            ),
+        )  # fmt: skip
+    return settings
+
+
+def quantize_int8(source: Path, graph: Path) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    _atomic_write(
+        graph,
+        lambda tmp: quantize_dynamic(
+            source, tmp, per_channel=True, weight_type=QuantType.QInt8,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        ),
+    )  # fmt: skip
+
+
+def build_graph(model_dir: Path, dtype: str) -> tuple[Path, dict[str, Any]]:
+    """The cached graph of `model_dir` in `dtype` and its tokenizer settings, exported on a cache miss."""
+    float_dir = cache_root() / export_key(model_dir, "float32")
+    float_graph, meta_path = float_dir / "model.onnx", float_dir / "tokenizer.json"
+    if not (float_graph.is_file() and meta_path.is_file()):
+        settings = export_float32(model_dir, float_graph)
+        _atomic_write(meta_path, lambda tmp: tmp.write_text(json.dumps(settings)))
+    settings = json.loads(meta_path.read_text())
+    if dtype == "float32":
+        return float_graph, settings
+    graph = cache_root() / export_key(model_dir, dtype) / "model.onnx"
+    if not graph.is_file():
+        quantize_int8(float_graph, graph)
+    return graph, settings
+
+
+def tokenize(tokenizer: Any, texts: list[str], max_seq_length: int) -> dict[str, np.ndarray]:
+    return dict(
+        tokenizer(texts, padding=True, truncation="longest_first", max_length=max_seq_length, return_tensors="np")
+    )
+
+
+@dataclass
+class OnnxEncoder:
+    session: Any
+    tokenizer: Any
+    max_seq_length: int
+    inputs: list[str]
+    graph: Path
+    dim: int
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        parts = []
+        for start in range(0, len(texts), batch_size):
+            features = tokenize(self.tokenizer, texts[start : start + batch_size], self.max_seq_length)
+            feed = {name: features[name].astype(np.int64) for name in self.inputs}
+            parts.append(self.session.run(["embedding"], feed)[0])
+        if not parts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = np.concatenate(parts).astype(np.float32, copy=False)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+@lru_cache(maxsize=4)
+def load_onnx_encoder(model_dir: str, dtype: str = "float32", threads: int = 1) -> OnnxEncoder:
+    """An ONNX Runtime session (CPU, `threads` intra-op threads) running the encoder at `model_dir`."""
+    if dtype not in ONNX_DTYPES:
+        raise ConfigError(
+            f"encoder dtype {dtype!r} is not supported with encoder_runtime onnxruntime (ONNX Runtime's CPU kernels "
+            f"have no bfloat16); valid: {', '.join(ONNX_DTYPES)}"
+        )
+    ort = require_onnxruntime()
+    from transformers import AutoTokenizer
+
+    directory = Path(model_dir).expanduser().resolve()
+    if not directory.is_dir():
+        raise ConfigError(f"encoder_runtime onnxruntime needs a local encoder directory; {model_dir} is not one")
+    graph, settings = build_graph(directory, dtype)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+    tokenizer = AutoTokenizer.from_pretrained(str(directory))
+    return OnnxEncoder(session, tokenizer, settings["max_seq_length"], settings["inputs"], graph, settings["dim"])
