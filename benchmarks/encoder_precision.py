@@ -1,8 +1,11 @@
-"""How the bfloat16 prompt encoder compares with float32 for a bundle, on a routing table's test prompts.
+"""How each prompt-encoder runtime and dtype compares with torch float32 for a bundle, on a routing table's test
+prompts.
 
-Routes every test prompt twice (encoder in float32, as the rebuild embedded it, and in bfloat16) and reports the
-embeddings' cosine, how often the two agree on the task and on the chosen model, the mean quality (from the
-table's outcomes) and expected cost of the chosen models, and the encoder's speed on one thread.
+Routes every test prompt once per combination (torch float32, as the rebuild embedded it; torch bfloat16;
+onnxruntime float32; onnxruntime int8) and reports, against torch float32: the embeddings' cosine, how often the
+task and the chosen model agree, the mean quality (from the table's outcomes) and expected cost of the chosen
+models, and the encoder's speed on one thread (single prompts and batches of 32 short prompts). A combination this
+machine cannot run (bfloat16 without AVX512-BF16/AMX, onnxruntime not installed) is reported with the reason.
 
 Usage:
   python benchmarks/encoder_precision.py --bundle artifacts/llmrouter/bundle --table artifacts/llmrouter/import/table
@@ -12,14 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
+from finerouter.errors import ConfigError, MissingDependencyError
 from finerouter.routing.router import Router
+
+REFERENCE = ("torch", "float32")
+COMBINATIONS = [REFERENCE, ("torch", "bfloat16"), ("onnxruntime", "float32"), ("onnxruntime", "int8")]
 
 
 def chosen_quality(outcomes: pd.DataFrame, prompt_ids: list[str], models: list[str]) -> float:
@@ -27,7 +36,7 @@ def chosen_quality(outcomes: pd.DataFrame, prompt_ids: list[str], models: list[s
     return float(picked["quality"].mean())
 
 
-def speed(router: Router, prompts: list[str], batch: int, seconds: float = 10.0) -> float:
+def speed(router: Router, prompts: list[str], batch: int, seconds: float) -> float:
     router.embed(prompts[:batch])
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -36,39 +45,76 @@ def speed(router: Router, prompts: list[str], batch: int, seconds: float = 10.0)
     return done / (time.perf_counter() - start)
 
 
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "| runtime | dtype | cosine min / mean | same task | same model | quality | exp. cost | 1 prompt ms "
+        "| batch 32 prompts/s | load s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in report["combinations"]:
+        if "skipped" in row:
+            lines.append(f"| {row['runtime']} | {row['dtype']} | skipped: {row['skipped']} |||||||| ")
+            continue
+        lines.append(
+            f"| {row['runtime']} | {row['dtype']} | {row['cosine']['min']:.4f} / {row['cosine']['mean']:.5f} "
+            f"| {row['same_task']:.2%} | {row['same_model']:.2%} | {row['quality']:.4f} | {row['expected_cost']:.4f} "
+            f"| {row['single_ms']:.1f} | {row['prompts_per_s_batch32']:.0f} | {row['load_s']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", type=Path, required=True)
     parser.add_argument("--table", type=Path, required=True, help="an imported routing table directory")
     parser.add_argument("--split", default="test")
     parser.add_argument("--max-chars", type=int, default=200, help="prompt length of the speed runs")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each speed run")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # as in a 1-CPU replica; onnxruntime sessions take torch's thread count
     prompts = pd.read_parquet(args.table / "prompts.parquet")
-    prompts = prompts[prompts["split"] == args.split]
+    test = prompts[prompts["split"] == args.split]
     outcomes = pd.read_parquet(args.table / "outcomes.parquet", columns=["prompt_id", "model", "quality"])
-    texts, ids = prompts["prompt"].tolist(), prompts["prompt_id"].tolist()
-    report: dict = {"bundle": str(args.bundle), "split": args.split, "prompts": len(texts)}
-    routers = {dtype: Router.load(args.bundle, encoder_dtype=dtype) for dtype in ("float32", "bfloat16")}
-    emb = {dtype: np.concatenate([r.embed(texts[i : i + 64]) for i in range(0, len(texts), 64)])
-           for dtype, r in routers.items()}  # fmt: skip
-    cosine = (emb["float32"] * emb["bfloat16"]).sum(axis=1)
-    report["cosine"] = {"min": round(float(cosine.min()), 6), "mean": round(float(cosine.mean()), 6)}
-    decisions = {dtype: routers[dtype].route_embeddings(emb[dtype]) for dtype in routers}
-    full, half = decisions["float32"], decisions["bfloat16"]
-    report["same_task"] = round(float(np.mean([a.task_id == b.task_id for a, b in zip(full, half, strict=True)])), 4)
-    report["same_model"] = round(float(np.mean([a.model == b.model for a, b in zip(full, half, strict=True)])), 4)
-    for dtype, chosen in decisions.items():
-        quality = chosen_quality(outcomes, ids, [d.model for d in chosen])
-        cost = float(np.mean([d.estimated_cost for d in chosen]))  # the bundle's expected cost of the choice
-        report[dtype] = {"quality": round(quality, 4), "expected_cost": round(cost, 4)}
-    short = [t for t in pd.read_parquet(args.table / "prompts.parquet")["prompt"] if len(t) <= args.max_chars]
+    texts, ids = test["prompt"].tolist(), test["prompt_id"].tolist()
+    short = [t for t in prompts["prompt"] if len(t) <= args.max_chars]
     short = [short[i] for i in np.random.default_rng(0).permutation(len(short))[:512]]
-    for dtype, router in routers.items():
-        report[dtype] |= {f"prompts_per_s_batch{b}": round(speed(router, short, b), 1) for b in (1, 32)}
+    report: dict[str, Any] = {
+        "bundle": str(args.bundle), "split": args.split, "prompts": len(texts), "speed_max_chars": args.max_chars,
+        "load_average_before": [round(x, 2) for x in os.getloadavg()], "combinations": [],
+    }  # fmt: skip
+    reference: tuple[np.ndarray, list] | None = None
+    for runtime, dtype in COMBINATIONS:
+        row: dict[str, Any] = {"runtime": runtime, "dtype": dtype}
+        report["combinations"].append(row)
+        try:
+            start = time.perf_counter()
+            router = Router.load(args.bundle, encoder_dtype=dtype, encoder_runtime=runtime)
+            router.embed(["load the encoder"])
+            row["load_s"] = round(time.perf_counter() - start, 2)
+        except (ConfigError, MissingDependencyError) as exc:
+            row["skipped"] = str(exc)
+            continue
+        emb = np.concatenate([router.embed(texts[i : i + 64]) for i in range(0, len(texts), 64)])
+        decisions = router.route_embeddings(emb)
+        if reference is None:
+            reference = emb, decisions
+        ref_emb, ref_decisions = reference
+        cosine = (emb * ref_emb).sum(axis=1)
+        pairs = list(zip(ref_decisions, decisions, strict=True))
+        row["cosine"] = {"min": round(float(cosine.min()), 6), "mean": round(float(cosine.mean()), 6)}
+        row["same_task"] = round(float(np.mean([a.task_id == b.task_id for a, b in pairs])), 4)
+        row["same_model"] = round(float(np.mean([a.model == b.model for a, b in pairs])), 4)
+        row["quality"] = round(chosen_quality(outcomes, ids, [d.model for d in decisions]), 4)
+        row["expected_cost"] = round(float(np.mean([d.estimated_cost for d in decisions])), 4)
+        single = speed(router, short, 1, args.seconds)
+        row["single_ms"] = round(1000 / single, 2)
+        row["prompts_per_s_batch32"] = round(speed(router, short, 32, args.seconds), 1)
+        print(json.dumps(row), flush=True)
+    report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(report, indent=2))
+    print(markdown(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
 

@@ -24,6 +24,17 @@ def _offline_hub(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _onnx_cache(tmp_path_factory: pytest.TempPathFactory):
+    """ONNX encoder graphs are exported into a temporary cache, not the user's ~/.cache (unless one is set)."""
+    if "FINEROUTER_CACHE_DIR" in os.environ:
+        yield
+        return
+    os.environ["FINEROUTER_CACHE_DIR"] = str(tmp_path_factory.mktemp("finerouter-cache"))
+    yield
+    os.environ.pop("FINEROUTER_CACHE_DIR", None)
+
+
 @pytest.fixture(scope="session")
 def ray_local():
     """A local Ray with explicit small resources, shared by the tests that run Ray stages."""

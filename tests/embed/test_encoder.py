@@ -1,13 +1,17 @@
-"""The sentence encoder: float32 reproduces itself; bfloat16 stays close to it; bad dtypes fail with the choices."""
+"""The sentence encoder: float32 reproduces itself; bfloat16 and onnxruntime stay close to it; bad runtime/dtype
+combinations fail with the valid ones."""
 
 from __future__ import annotations
+
+import importlib.util
+import sys
 
 import numpy as np
 import pytest
 import torch
 
-from finerouter.embed.encoder import encode
-from finerouter.errors import ConfigError
+from finerouter.embed.encoder import encode, encoder_path, load_encoder
+from finerouter.errors import ConfigError, MissingDependencyError
 
 TEXTS = [
     "What is the derivative of x^3 + 2x?",
@@ -19,6 +23,10 @@ TEXTS = [
 bf16_cpu = pytest.mark.skipif(
     not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()),
     reason="this CPU has no AVX512-BF16/AMX, so the bfloat16 encoder is refused here",
+)
+needs_onnxruntime = pytest.mark.skipif(
+    importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None,
+    reason='onnx/onnxruntime are not installed (pip install -e ".[onnx]"), so encoder_runtime onnxruntime cannot run',
 )
 
 
@@ -40,6 +48,68 @@ def test_bfloat16_embeddings_stay_close_to_float32() -> None:
     assert (np.argmax(half @ full.T, axis=1) == np.arange(len(TEXTS))).all()
 
 
-def test_unknown_dtype_names_the_choices() -> None:
-    with pytest.raises(ConfigError, match=r"'float16' is not supported; valid: float32, bfloat16"):
+def test_unknown_dtype_or_runtime_names_the_choices() -> None:
+    valid = r"valid \(runtime: dtypes\): torch: float32, bfloat16; onnxruntime: float32, int8"
+    with pytest.raises(ConfigError, match=r"'float16' is not supported with encoder runtime torch; " + valid):
         encode(TEXTS, dtype="float16")
+    with pytest.raises(ConfigError, match=r"'bfloat16' is not supported with encoder runtime onnxruntime; " + valid):
+        encode(TEXTS, dtype="bfloat16", runtime="onnxruntime")
+    with pytest.raises(ConfigError, match=r"'int8' is not supported with encoder runtime torch"):
+        encode(TEXTS, dtype="int8")
+    with pytest.raises(ConfigError, match=r"runtime 'tensorrt' is not supported; valid: torch, onnxruntime"):
+        encode(TEXTS, runtime="tensorrt")
+    with pytest.raises(ConfigError, match="onnxruntime runs on CPU only"):
+        encode(TEXTS, runtime="onnxruntime", device="cuda")
+
+
+def test_missing_onnxruntime_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    from finerouter.embed.onnx_encoder import load_onnx_encoder
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
+    load_onnx_encoder.cache_clear()
+    with pytest.raises(
+        MissingDependencyError, match=r"needs the package 'onnxruntime'.*pip install .*finerouter\[onnx\]"
+    ):
+        encode(TEXTS, runtime="onnxruntime")
+    load_onnx_encoder.cache_clear()
+
+
+@needs_onnxruntime
+def test_onnxruntime_embeddings_match_torch() -> None:
+    texts = [*TEXTS, "  padded with spaces  ", "long prompt " * 300]  # the last is truncated at 256 tokens
+    full, onnx = encode(texts), encode(texts, runtime="onnxruntime")
+    assert onnx.dtype == np.float32 and onnx.shape == full.shape
+    np.testing.assert_allclose(np.linalg.norm(onnx, axis=1), 1.0, atol=1e-5)
+    assert (full * onnx).sum(axis=1).min() >= 0.99999
+    # Batches are padded to their longest text; a text alone gives the same embedding.
+    np.testing.assert_allclose(encode(texts[:1], runtime="onnxruntime"), onnx[:1], atol=1e-5)
+    assert encode([], runtime="onnxruntime").shape == (0, full.shape[1])
+
+
+@needs_onnxruntime
+def test_onnxruntime_tokenizes_like_sentence_transformers() -> None:
+    from finerouter.embed.onnx_encoder import load_onnx_encoder, tokenize
+
+    texts = ["x", "  Leading spaces and Ünïcödé 🙂", "word " * 400]
+    expected = load_encoder().preprocess(texts)
+    encoder = load_onnx_encoder(encoder_path("minilm"), "float32", 1)
+    got = tokenize(encoder.tokenizer, texts, encoder.max_seq_length)
+    assert encoder.max_seq_length == 256 and got["input_ids"].shape == (3, 256)
+    for name in encoder.inputs:
+        np.testing.assert_array_equal(got[name], expected[name].numpy())
+
+
+@needs_onnxruntime
+def test_onnx_graph_is_exported_once_per_encoder_and_dtype() -> None:
+    from pathlib import Path
+
+    from finerouter.embed.onnx_encoder import build_graph, export_key
+
+    model_dir = Path(encoder_path("minilm")).resolve()
+    graph, settings = build_graph(model_dir, "float32")
+    mtime = graph.stat().st_mtime_ns
+    again, _ = build_graph(model_dir, "float32")
+    assert again == graph and again.stat().st_mtime_ns == mtime  # a cache hit, not a second export
+    assert settings == {"max_seq_length": 256, "inputs": ["input_ids", "attention_mask", "token_type_ids"], "dim": 384}
+    assert export_key(model_dir, "int8") != export_key(model_dir, "float32")
+    assert not [p for p in graph.parent.iterdir() if p.name.endswith(".tmp")]

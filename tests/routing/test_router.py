@@ -104,8 +104,22 @@ def test_bfloat16_encoder_routes_like_float32(bundle) -> None:
     for x, y in zip(a, b, strict=True):
         assert x.task_id == y.task_id
         assert max(abs(x.scores[m] - y.scores[m]) for m in x.scores) < 0.05
-    with pytest.raises(ConfigError, match="valid: float32, bfloat16"):
+    with pytest.raises(ConfigError, match=r"valid \(runtime: dtypes\): torch: float32, bfloat16; onnxruntime"):
         Router.load(bundle, encoder_dtype="int8")
+
+
+def test_onnxruntime_encoder_routes_like_torch(bundle) -> None:
+    from tests.embed.test_encoder import TEXTS, needs_onnxruntime
+
+    if needs_onnxruntime.args[0]:
+        pytest.skip(needs_onnxruntime.kwargs["reason"])
+    torch_router, onnx_router = Router.load(bundle), Router.load(bundle, encoder_runtime="onnxruntime")
+    assert onnx_router.encoder_runtime == "onnxruntime" and onnx_router.encoder_dtype == "float32"
+    for x, y in zip(torch_router.route(TEXTS), onnx_router.route(TEXTS), strict=True):
+        assert (x.model, x.task_id) == (y.model, y.task_id)
+        assert max(abs(x.scores[m] - y.scores[m]) for m in x.scores) < 1e-3
+    with pytest.raises(ConfigError, match="'bfloat16' is not supported with encoder runtime onnxruntime"):
+        Router.load(bundle, encoder_dtype="bfloat16", encoder_runtime="onnxruntime")
 
 
 def test_add_model_trains_only_its_own_weights(run, bundle, tmp_path) -> None:

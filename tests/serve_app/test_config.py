@@ -51,3 +51,37 @@ def test_bad_arguments_name_the_field(tmp_path: Path, overrides: dict, needle: s
 def test_cli_serve_rejects_a_missing_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--bundle", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("runtime", "dtype", "ok"),
+    [
+        ("torch", "float32", True),
+        ("torch", "bfloat16", True),
+        ("onnxruntime", "float32", True),
+        ("onnxruntime", "int8", True),
+        ("onnxruntime", "bfloat16", False),
+        ("torch", "int8", False),
+    ],
+)
+def test_encoder_runtime_and_dtype_combinations(tmp_path: Path, runtime: str, dtype: str, ok: bool) -> None:
+    overrides = {"router.encoder_runtime": runtime, "router.encoder_dtype": dtype}
+    if ok:
+        router = load_args(tmp_path, None, overrides).router
+        assert (router.encoder_runtime, router.encoder_dtype) == (runtime, dtype)
+    else:
+        with pytest.raises(
+            ConfigError, match=rf"encoder_dtype {dtype} does not run on encoder_runtime {runtime}; valid"
+        ):
+            load_args(tmp_path, None, overrides)
+    with pytest.raises(ConfigError, match="encoder_runtime"):
+        load_args(tmp_path, None, {"router.encoder_runtime": "openvino"})
+
+
+def test_only_non_default_load_options_reach_the_router_class() -> None:
+    from serve_app.router_deployment import load_options
+
+    assert load_options() == {}
+    assert load_options("bfloat16") == {"encoder_dtype": "bfloat16"}
+    assert load_options(encoder_runtime="onnxruntime") == {"encoder_runtime": "onnxruntime"}
+    assert load_options("int8", "onnxruntime") == {"encoder_dtype": "int8", "encoder_runtime": "onnxruntime"}
