@@ -181,10 +181,10 @@ def main() -> None:
     parser.add_argument("--replica-cpus", type=float, default=1.0)
     parser.add_argument("--max-batch", type=int, default=32)
     parser.add_argument("--batch-wait", type=float, default=0.0, help="router.batch_wait_timeout_s")
-    parser.add_argument("--encoder-dtype", choices=["float32", "bfloat16", "int8"], default="float32")
+    parser.add_argument("--encoder-dtype", choices=["float32", "bfloat16"], default="float32")
     parser.add_argument(
         "--encoder-runtime", choices=["torch", "onnxruntime"], default="torch",
-        help="router.encoder_runtime (onnxruntime: dtype float32 or int8; torch: float32 or bfloat16)",
+        help="router.encoder_runtime (onnxruntime runs float32 only; torch float32 or bfloat16)",
     )  # fmt: skip
     parser.add_argument(
         "--direct-ingress", action="store_true",

@@ -51,9 +51,9 @@ class RouterDeploymentArgs(_Strict):
     batch_wait_timeout_s: float = Field(0.0, ge=0, le=1)
     # bfloat16: about twice the encoder throughput on CPUs with AVX512-BF16/AMX (checked on the replica at load);
     # decisions agree with float32 on >= 99% of real prompts (docs/benchmarks.md).
-    encoder_dtype: Literal["float32", "bfloat16", "int8"] = "float32"
-    # onnxruntime (the `onnx` extra): the same encoder on ONNX Runtime, faster per prompt; dtypes float32 or int8
-    # (torch: float32 or bfloat16). Combinations are checked here, the package on the replica at load.
+    encoder_dtype: Literal["float32", "bfloat16"] = "float32"
+    # onnxruntime (the `onnx` extra): the same encoder on ONNX Runtime, faster per prompt, float32 only (bfloat16
+    # is torch's). The combination is checked here, the package on the replica at load.
     encoder_runtime: Literal["torch", "onnxruntime"] = "torch"
     max_ongoing_requests: int = Field(64, ge=1)
     num_cpus: float = Field(1.0, gt=0)

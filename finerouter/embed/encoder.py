@@ -39,8 +39,10 @@ def resolve_device(num_gpus: float) -> str:
 
 
 ENCODER_RUNTIMES = ("torch", "onnxruntime")
-# The dtypes each runtime runs the encoder in (ONNX Runtime's CPU kernels have no bfloat16).
-RUNTIME_DTYPES: dict[str, tuple[str, ...]] = {"torch": ("float32", "bfloat16"), "onnxruntime": ("float32", "int8")}
+# The dtypes each runtime runs the encoder in. ONNX Runtime's CPU kernels have no bfloat16, and its dynamic int8
+# quantisation changed the chosen model on 4% of real prompts (docs/benchmarks.md), so onnxruntime is float32 only.
+RUNTIME_DTYPES: dict[str, tuple[str, ...]] = {"torch": ("float32", "bfloat16"), "onnxruntime": ("float32",)}
+RUNTIME_NOTES = {"onnxruntime": " (ONNX Runtime's CPU kernels have no bfloat16; its int8 changes decisions)"}
 ENCODER_DTYPES = tuple(dict.fromkeys(d for dtypes in RUNTIME_DTYPES.values() for d in dtypes))
 
 
@@ -55,7 +57,7 @@ def check_encoder_options(dtype: str = "float32", runtime: str = "torch", device
         raise ConfigError(f"encoder runtime {runtime!r} is not supported; valid: {', '.join(ENCODER_RUNTIMES)}")
     if dtype not in RUNTIME_DTYPES[runtime]:
         raise ConfigError(
-            f"encoder dtype {dtype!r} is not supported with encoder runtime {runtime}; "
+            f"encoder dtype {dtype!r} is not supported with encoder runtime {runtime}{RUNTIME_NOTES.get(runtime, '')}; "
             f"valid (runtime: dtypes): {valid_combinations()}"
         )
     if runtime == "onnxruntime" and device != "cpu":
@@ -90,8 +92,8 @@ def encode(
     """L2-normalised float32 embeddings, one row per text (inner product = cosine similarity). `dtype` bfloat16
     runs the encoder in bfloat16 (about twice the throughput on CPUs that support it; cosine to the float32
     embedding >= 0.9999 on real prompts, docs/benchmarks.md); the result is normalised in float32 either way.
-    `runtime` onnxruntime runs the same weights exported to ONNX (finerouter/embed/onnx_encoder.py) on as many
-    threads as torch uses here; faster for single prompts."""
+    `runtime` onnxruntime (float32 only) runs the same weights exported to ONNX (finerouter/embed/onnx_encoder.py)
+    on as many threads as torch uses here; faster for single prompts."""
     check_encoder_options(dtype, runtime, device)
     if runtime == "onnxruntime":
         import torch

@@ -5,7 +5,8 @@ by the encoder directory's files and the versions that shape the export, so that
 once; a replica writes to a temporary file and renames it, so concurrent exports never expose a partial file.
 Tokenisation is the model's own tokenizer with sentence-transformers' settings (padding, longest-first
 truncation at `max_seq_length`), checked against sentence-transformers' preprocessing when the graph is built.
-`int8` is ONNX Runtime's dynamic quantisation, per output channel, of the float32 graph's MatMul weights.
+float32 only: ONNX Runtime's CPU kernels have no bfloat16, and its dynamic int8 quantisation (per channel) changed
+the chosen model on 4% of real test prompts (docs/benchmarks.md, "Prompt encoder runtimes").
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 
 from finerouter.errors import ConfigError, MissingDependencyError
 
-ONNX_DTYPES = ("float32", "int8")
+ONNX_DTYPES = ("float32",)
 INSTALL_HINT = 'pip install "finerouter[onnx]"  (or: pip install onnx onnxruntime)'
 EXPORT_FORMAT = 1  # bump when the export below changes what it writes
 OPSET = 17
@@ -136,33 +137,14 @@ def export_float32(model_dir: Path, graph: Path) -> dict[str, Any]:
     return settings
 
 
-def quantize_int8(source: Path, graph: Path) -> None:
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    _atomic_write(
-        graph,
-        lambda tmp: quantize_dynamic(
-            source, tmp, per_channel=True, weight_type=QuantType.QInt8,
-            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-        ),
-    )  # fmt: skip
-
-
-def build_graph(model_dir: Path, dtype: str) -> tuple[Path, dict[str, Any]]:
-    """The cached graph of `model_dir` in `dtype` and its tokenizer settings, exported on a cache miss."""
-    float_dir = cache_root() / export_key(model_dir, "float32")
-    float_graph, meta_path = float_dir / "model.onnx", float_dir / "tokenizer.json"
-    if not (float_graph.is_file() and meta_path.is_file()):
-        settings = export_float32(model_dir, float_graph)
+def build_graph(model_dir: Path, dtype: str = "float32") -> tuple[Path, dict[str, Any]]:
+    """The cached graph of `model_dir` and its tokenizer settings, exported on a cache miss."""
+    directory = cache_root() / export_key(model_dir, dtype)
+    graph, meta_path = directory / "model.onnx", directory / "tokenizer.json"
+    if not (graph.is_file() and meta_path.is_file()):
+        settings = export_float32(model_dir, graph)
         _atomic_write(meta_path, lambda tmp: tmp.write_text(json.dumps(settings)))
-    settings = json.loads(meta_path.read_text())
-    if dtype == "float32":
-        return float_graph, settings
-    graph = cache_root() / export_key(model_dir, dtype) / "model.onnx"
-    if not graph.is_file():
-        quantize_int8(float_graph, graph)
-    return graph, settings
+    return graph, json.loads(meta_path.read_text())
 
 
 def tokenize(tokenizer: Any, texts: list[str], max_seq_length: int) -> dict[str, np.ndarray]:
@@ -192,25 +174,30 @@ class OnnxEncoder:
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
-@lru_cache(maxsize=4)
-def load_onnx_encoder(model_dir: str, dtype: str = "float32", threads: int = 1) -> OnnxEncoder:
-    """An ONNX Runtime session (CPU, `threads` intra-op threads) running the encoder at `model_dir`."""
-    if dtype not in ONNX_DTYPES:
-        raise ConfigError(
-            f"encoder dtype {dtype!r} is not supported with encoder_runtime onnxruntime (ONNX Runtime's CPU kernels "
-            f"have no bfloat16); valid: {', '.join(ONNX_DTYPES)}"
-        )
+def open_encoder(graph: Path, model_dir: Path, settings: dict[str, Any], threads: int = 1) -> OnnxEncoder:
+    """An ONNX Runtime session (CPU, `threads` intra-op threads) on `graph`, with the tokenizer of `model_dir`."""
     ort = require_onnxruntime()
     from transformers import AutoTokenizer
 
-    directory = Path(model_dir).expanduser().resolve()
-    if not directory.is_dir():
-        raise ConfigError(f"encoder_runtime onnxruntime needs a local encoder directory; {model_dir} is not one")
-    graph, settings = build_graph(directory, dtype)
     options = ort.SessionOptions()
     options.intra_op_num_threads = max(1, threads)
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-    tokenizer = AutoTokenizer.from_pretrained(str(directory))
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     return OnnxEncoder(session, tokenizer, settings["max_seq_length"], settings["inputs"], graph, settings["dim"])
+
+
+@lru_cache(maxsize=4)
+def load_onnx_encoder(model_dir: str, dtype: str = "float32", threads: int = 1) -> OnnxEncoder:
+    """The encoder at `model_dir` on ONNX Runtime, its graph exported (or found in the cache) first."""
+    if dtype not in ONNX_DTYPES:
+        raise ConfigError(
+            f"encoder dtype {dtype!r} is not supported by encoder_runtime onnxruntime; valid: {', '.join(ONNX_DTYPES)}"
+        )
+    require_onnxruntime()
+    directory = Path(model_dir).expanduser().resolve()
+    if not directory.is_dir():
+        raise ConfigError(f"encoder_runtime onnxruntime needs a local encoder directory; {model_dir} is not one")
+    graph, settings = build_graph(directory, dtype)
+    return open_encoder(graph, directory, settings, threads)

@@ -45,7 +45,7 @@ def fuse(estimate: np.ndarray, prior: np.ndarray, alpha: float, allowed: np.ndar
 class Router:
     """`encoder_dtype` bfloat16 runs the prompt encoder in bfloat16 (faster on CPUs with AVX512-BF16/AMX; the
     bundle's heads still see float32 embeddings); float32 reproduces the rebuild's embeddings exactly.
-    `encoder_runtime` onnxruntime runs the same encoder on ONNX Runtime (float32, or int8), faster per prompt;
+    `encoder_runtime` onnxruntime runs the same encoder on ONNX Runtime (float32 only), faster per prompt;
     the valid combinations are in finerouter.embed.encoder.RUNTIME_DTYPES."""
 
     def __init__(self, parts: BundleParts, encoder_dtype: str = "float32", encoder_runtime: str = "torch") -> None:

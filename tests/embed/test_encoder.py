@@ -49,13 +49,15 @@ def test_bfloat16_embeddings_stay_close_to_float32() -> None:
 
 
 def test_unknown_dtype_or_runtime_names_the_choices() -> None:
-    valid = r"valid \(runtime: dtypes\): torch: float32, bfloat16; onnxruntime: float32, int8"
+    valid = r"valid \(runtime: dtypes\): torch: float32, bfloat16; onnxruntime: float32$"
     with pytest.raises(ConfigError, match=r"'float16' is not supported with encoder runtime torch; " + valid):
         encode(TEXTS, dtype="float16")
-    with pytest.raises(ConfigError, match=r"'bfloat16' is not supported with encoder runtime onnxruntime; " + valid):
+    with pytest.raises(
+        ConfigError, match=r"'bfloat16' is not supported with encoder runtime onnxruntime \(.*no bfloat16.*\); " + valid
+    ):
         encode(TEXTS, dtype="bfloat16", runtime="onnxruntime")
-    with pytest.raises(ConfigError, match=r"'int8' is not supported with encoder runtime torch"):
-        encode(TEXTS, dtype="int8")
+    with pytest.raises(ConfigError, match=r"'int8' is not supported with encoder runtime onnxruntime"):
+        encode(TEXTS, dtype="int8", runtime="onnxruntime")
     with pytest.raises(ConfigError, match=r"runtime 'tensorrt' is not supported; valid: torch, onnxruntime"):
         encode(TEXTS, runtime="tensorrt")
     with pytest.raises(ConfigError, match="onnxruntime runs on CPU only"):
@@ -111,5 +113,15 @@ def test_onnx_graph_is_exported_once_per_encoder_and_dtype() -> None:
     again, _ = build_graph(model_dir, "float32")
     assert again == graph and again.stat().st_mtime_ns == mtime  # a cache hit, not a second export
     assert settings == {"max_seq_length": 256, "inputs": ["input_ids", "attention_mask", "token_type_ids"], "dim": 384}
-    assert export_key(model_dir, "int8") != export_key(model_dir, "float32")
+    assert export_key(model_dir, "float32") == export_key(Path(str(model_dir)), "float32")
     assert not [p for p in graph.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+@needs_onnxruntime
+def test_export_key_follows_the_encoder_files(tmp_path) -> None:
+    from finerouter.embed.onnx_encoder import export_key
+
+    (tmp_path / "model.safetensors").write_bytes(b"weights v1")
+    before = export_key(tmp_path, "float32")
+    (tmp_path / "model.safetensors").write_bytes(b"weights v2, longer")
+    assert export_key(tmp_path, "float32") != before

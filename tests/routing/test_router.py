@@ -105,7 +105,7 @@ def test_bfloat16_encoder_routes_like_float32(bundle) -> None:
         assert x.task_id == y.task_id
         assert max(abs(x.scores[m] - y.scores[m]) for m in x.scores) < 0.05
     with pytest.raises(ConfigError, match=r"valid \(runtime: dtypes\): torch: float32, bfloat16; onnxruntime"):
-        Router.load(bundle, encoder_dtype="int8")
+        Router.load(bundle, encoder_dtype="float16")
 
 
 def test_onnxruntime_encoder_routes_like_torch(bundle) -> None:

@@ -59,9 +59,7 @@ def test_cli_serve_rejects_a_missing_bundle(tmp_path: Path, capsys: pytest.Captu
         ("torch", "float32", True),
         ("torch", "bfloat16", True),
         ("onnxruntime", "float32", True),
-        ("onnxruntime", "int8", True),
         ("onnxruntime", "bfloat16", False),
-        ("torch", "int8", False),
     ],
 )
 def test_encoder_runtime_and_dtype_combinations(tmp_path: Path, runtime: str, dtype: str, ok: bool) -> None:
@@ -76,6 +74,8 @@ def test_encoder_runtime_and_dtype_combinations(tmp_path: Path, runtime: str, dt
             load_args(tmp_path, None, overrides)
     with pytest.raises(ConfigError, match="encoder_runtime"):
         load_args(tmp_path, None, {"router.encoder_runtime": "openvino"})
+    with pytest.raises(ConfigError, match="encoder_dtype"):
+        load_args(tmp_path, None, {"router.encoder_runtime": "onnxruntime", "router.encoder_dtype": "int8"})
 
 
 def test_only_non_default_load_options_reach_the_router_class() -> None:
@@ -84,4 +84,4 @@ def test_only_non_default_load_options_reach_the_router_class() -> None:
     assert load_options() == {}
     assert load_options("bfloat16") == {"encoder_dtype": "bfloat16"}
     assert load_options(encoder_runtime="onnxruntime") == {"encoder_runtime": "onnxruntime"}
-    assert load_options("int8", "onnxruntime") == {"encoder_dtype": "int8", "encoder_runtime": "onnxruntime"}
+    assert load_options("bfloat16", "onnxruntime") == {"encoder_dtype": "bfloat16", "encoder_runtime": "onnxruntime"}
