@@ -44,24 +44,21 @@ def cache_root() -> Path:
 
 
 def require_onnxruntime() -> Any:
+    """onnxruntime (running the graph) and onnx (exporting it), or a MissingDependencyError naming the install."""
     try:
         import onnxruntime
     except ImportError as exc:
         raise MissingDependencyError("onnxruntime", "encoder_runtime onnxruntime", INSTALL_HINT) from exc
+    try:
+        import onnx  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependencyError("onnx", "encoder_runtime onnxruntime", INSTALL_HINT) from exc
     return onnxruntime
 
 
 def _versions() -> dict[str, str]:
     names = ("torch", "transformers", "sentence-transformers", "onnx", "onnxruntime")
-    found = {}
-    for name in names:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError as exc:
-            if name in ("onnx", "onnxruntime"):
-                raise MissingDependencyError(name, "encoder_runtime onnxruntime", INSTALL_HINT) from exc
-            raise
-    return found
+    return {name: metadata.version(name) for name in names}
 
 
 def export_key(model_dir: Path, dtype: str) -> str:
@@ -142,6 +139,13 @@ def build_graph(model_dir: Path, dtype: str = "float32") -> tuple[Path, dict[str
     directory = cache_root() / export_key(model_dir, dtype)
     graph, meta_path = directory / "model.onnx", directory / "tokenizer.json"
     if not (graph.is_file() and meta_path.is_file()):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write the ONNX encoder cache {directory} ({exc}); set FINEROUTER_CACHE_DIR to a writable "
+                "directory"
+            ) from exc
         settings = export_float32(model_dir, graph)
         _atomic_write(meta_path, lambda tmp: tmp.write_text(json.dumps(settings)))
     return graph, json.loads(meta_path.read_text())

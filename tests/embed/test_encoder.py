@@ -125,3 +125,15 @@ def test_export_key_follows_the_encoder_files(tmp_path) -> None:
     before = export_key(tmp_path, "float32")
     (tmp_path / "model.safetensors").write_bytes(b"weights v2, longer")
     assert export_key(tmp_path, "float32") != before
+
+
+@needs_onnxruntime
+def test_unwritable_onnx_cache_names_the_variable(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from finerouter.embed.onnx_encoder import build_graph
+
+    (tmp_path / "a-file").write_text("not a directory")
+    monkeypatch.setenv("FINEROUTER_CACHE_DIR", str(tmp_path / "a-file" / "cache"))
+    with pytest.raises(ConfigError, match=r"cannot write the ONNX encoder cache .*set FINEROUTER_CACHE_DIR"):
+        build_graph(Path(encoder_path("minilm")).resolve())
