@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import requests
 
 from tests.conftest import REPO_ROOT
@@ -29,6 +30,7 @@ def wait_healthy(base: str, process: subprocess.Popen, seconds: float = 240) -> 
     raise AssertionError(f"{base}/healthz not healthy after {seconds} s")
 
 
+@pytest.mark.slow
 def test_cli_serve_direct_ingress_routes_and_stops(router_bundle) -> None:
     bundle, _, router = router_bundle
     port = free_port()
