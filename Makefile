@@ -26,7 +26,7 @@ demo: install
 	$(BIN)/python -m jobs.rebuild --config configs/demo.yaml
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=20
 
 lint: install
 	$(BIN)/ruff check .

@@ -3,7 +3,8 @@
 Deploys the app with a fixed number of router replicas (default 2), runs closed-loop load at --concurrency for
 --duration seconds, and --kill-at seconds into it kills one router replica with `ray.kill` (no restart: Serve's
 controller must notice and start a replacement). Records: failed requests (and when), the time until Serve reports
-the full replica count RUNNING again, and throughput per second around the kill.
+the full replica count RUNNING again, the time until throughput is back to 90% of its level before the kill, and
+throughput per second around the kill.
 
 Usage:
   python benchmarks/serve_fault_drill.py --bundle artifacts/llmrouter/bundle \
@@ -70,6 +71,7 @@ async def drill(url: str, prompts: list[str], args: argparse.Namespace) -> dict[
             per_second[int(t)] += 1
     return {
         **summary,
+        "throughput_back_after_s": throughput_back_after(per_second, killed_at),
         "failed_pct": round(100 * summary["failed"] / max(summary["requests"], 1), 3),
         "replicas": args.replicas,
         "killed": victim,
@@ -79,6 +81,20 @@ async def drill(url: str, prompts: list[str], args: argparse.Namespace) -> dict[
         "last_failure_after_kill_s": round(max(failed_times) - killed_at, 2) if failed_times else None,
         "ok_per_second": per_second,
     }
+
+
+def throughput_back_after(per_second: list[int], killed_at: float, window: int = 3) -> float | None:
+    """Seconds from the kill until `window` whole seconds in a row answer at least 90% of the ten seconds before it
+    (the end of the first such second); None if that never happened."""
+    kill = int(killed_at)
+    before = per_second[max(kill - 10, 0) : kill]
+    if not before:
+        return None
+    bar = 0.9 * sum(before) / len(before)
+    for start in range(kill + 1, len(per_second) - window):
+        if all(n >= bar for n in per_second[start : start + window]):
+            return round(start + 1 - killed_at, 2)
+    return None
 
 
 def main() -> None:

@@ -110,9 +110,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "router.autoscaling.min_replicas": args.min_replicas,
         "router.autoscaling.max_replicas": args.max_replicas,
         "router.num_cpus": args.replica_cpus,
+        "router.encoder_dtype": args.encoder_dtype,
+        "router.encoder_runtime": args.encoder_runtime,
     }
     app_args = load_args(args.bundle, args.config, overrides)
-    run_local(app_args, args.host, args.port, args.address, args.num_cpus, args.access_log)
+    run_local(app_args, args.host, args.port, args.address, args.num_cpus, args.access_log, args.direct_ingress)
     return 0
 
 
@@ -164,6 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--min-replicas", type=int, help="router replicas, lower bound of autoscaling")
     srv.add_argument("--max-replicas", type=int, help="router replicas, upper bound of autoscaling")
     srv.add_argument("--replica-cpus", type=float, help="CPUs reserved per router replica")
+    srv.add_argument("--encoder-dtype", choices=["float32", "bfloat16"], help="prompt encoder precision")
+    srv.add_argument(
+        "--encoder-runtime", choices=["torch", "onnxruntime"],
+        help="prompt encoder runtime (onnxruntime: float32 only, needs the `onnx` extra)",
+    )  # fmt: skip
+    srv.add_argument(
+        "--direct-ingress", action="store_true",
+        help="Serve's throughput-optimized mode on the local Ray: the ingress answers on --port itself, without the "
+        "HTTP proxy hop (the proxy moves to --port + 1)",
+    )  # fmt: skip
     srv.add_argument("--access-log", action="store_true", help="log every request (costs ~25%% throughput)")
     srv.set_defaults(func=cmd_serve)
 

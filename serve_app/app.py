@@ -23,6 +23,8 @@ def build_app(args: ServeAppArgs) -> Application:
         max_ongoing_requests=router_args.max_ongoing_requests,
         ray_actor_options={"num_cpus": router_args.num_cpus},
         graceful_shutdown_timeout_s=router_args.graceful_shutdown_timeout_s,
+        health_check_period_s=router_args.health_check_period_s,
+        health_check_timeout_s=router_args.health_check_timeout_s,
         user_config={"bundle": str(args.bundle)},
     ).bind(
         args.router_class,

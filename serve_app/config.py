@@ -59,6 +59,9 @@ class RouterDeploymentArgs(_Strict):
     num_cpus: float = Field(1.0, gt=0)
     autoscaling: AutoscalingArgs = AutoscalingArgs()
     graceful_shutdown_timeout_s: float = Field(20.0, ge=0)
+    # How soon Serve notices a dead replica and starts a replacement (Serve's default period is 10 s).
+    health_check_period_s: float = Field(2.0, gt=0)
+    health_check_timeout_s: float = Field(30.0, gt=0)
 
     @model_validator(mode="after")
     def _encoder_combination(self) -> RouterDeploymentArgs:

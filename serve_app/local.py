@@ -66,7 +66,18 @@ def run_local(
     address: str | None = None,
     num_cpus: int | None = None,
     access_log: bool = False,
+    direct_ingress: bool = False,
 ) -> None:
+    proxy_port = port
+    if direct_ingress:
+        if address is not None:
+            raise ConfigError(
+                "--direct-ingress configures the local Ray this command starts; on an existing cluster start Ray "
+                f"with these variables instead: {direct_ingress_env(port)}"
+            )
+        os.environ.update(direct_ingress_env(port))  # before Ray starts: its processes inherit them
+        proxy_port = port + 1
+
     import ray
     from ray import serve
 
@@ -77,10 +88,12 @@ def run_local(
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False)  # never a `ray start` cluster
     else:
         ray.init(address=address)
-    serve.start(http_options={"host": host, "port": port})
+    serve.start(http_options={"host": host, "port": proxy_port})
     # Declaratively, as `serve deploy` does, so that a rebuild's `publish` stage can swap the bundle in place.
     deploy_config(serve_config(args, access_log=access_log))
     print(f"FineRouter serving bundle {args.bundle} at http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops it")
+    if direct_ingress:
+        print(f"direct ingress: the ingress replica answers on :{port}; Serve's HTTP proxy is on :{proxy_port}")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` / a supervisor's stop shuts Serve and Ray down too
     try:
         while True:

@@ -53,6 +53,12 @@ def test_cli_serve_rejects_a_missing_bundle(tmp_path: Path, capsys: pytest.Captu
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_cli_serve_rejects_bfloat16_on_onnxruntime(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["serve", "--bundle", str(tmp_path), "--encoder-runtime", "onnxruntime", "--encoder-dtype", "bfloat16"]
+    assert main(argv) == 2
+    assert "encoder_dtype bfloat16 does not run on encoder_runtime onnxruntime" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("runtime", "dtype", "ok"),
     [

@@ -1,0 +1,60 @@
+"""`finerouter serve` as a user runs it: a subprocess with its own local Ray, Serve's throughput-optimized direct
+ingress on the given port, the proxy on the next one, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from tests.conftest import REPO_ROOT
+from tests.serve_app.harness import free_port
+
+
+def wait_healthy(base: str, process: subprocess.Popen, seconds: float = 240) -> dict:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read() if process.stdout else "finerouter serve exited"
+        try:
+            response = requests.get(f"{base}/healthz", timeout=5)
+            if response.status_code == 200:
+                return response.json()
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or no route table yet
+            pass
+        time.sleep(1)
+    raise AssertionError(f"{base}/healthz not healthy after {seconds} s")
+
+
+@pytest.mark.slow
+def test_cli_serve_direct_ingress_routes_and_stops(router_bundle) -> None:
+    bundle, _, router = router_bundle
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    env.pop("RAY_ADDRESS", None)
+    command = [
+        sys.executable, "-m", "finerouter.cli", "serve", "--bundle", str(bundle), "--port", str(port),
+        "--num-cpus", "2", "--replica-cpus", "0.5", "--max-replicas", "1", "--direct-ingress",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        health = wait_healthy(f"http://127.0.0.1:{port}", process)
+        assert health["bundle_version"] == router.version
+        prompt = "Write a python function that reverses a linked list."
+        answer = requests.post(f"http://127.0.0.1:{port}/v1/route", json={"prompt": prompt}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        expected = router.route([prompt])[0]
+        assert answer.json()["model"] == expected.model and answer.json()["task"]["id"] == expected.task_id
+        # The same app behind Serve's HTTP proxy, one port up.
+        assert wait_healthy(f"http://127.0.0.1:{port + 1}", process)["bundle_version"] == router.version
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output[-3000:]
+    assert f"at http://127.0.0.1:{port}" in output and "direct ingress" in output
