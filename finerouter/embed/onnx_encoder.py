@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -69,7 +70,7 @@ def export_key(model_dir: Path, dtype: str) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _atomic_write(dest: Path, write: Any) -> None:
+def _atomic_write(dest: Path, write: Callable[[Path], object]) -> None:
     """`write(tmp_path)`, then rename over `dest`: readers see the old file, no file, or the whole new one."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
@@ -102,6 +103,19 @@ def _tokenizer_settings(model: Any, model_dir: Path) -> dict[str, Any]:
     return settings
 
 
+def _verify(graph: Path, reference: np.ndarray, features: dict[str, np.ndarray], inputs: list[str]) -> None:
+    """The traced graph must embed the probes (padded, one truncated) as torch does, or it is not cached."""
+    ort = require_onnxruntime()
+    session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    got = session.run(["embedding"], {name: features[name] for name in inputs})[0]
+    cosine = (got * reference).sum(axis=1) / np.linalg.norm(got, axis=1) / np.linalg.norm(reference, axis=1)
+    if cosine.min() < 0.9999:
+        raise ConfigError(
+            f"the ONNX export of this encoder disagrees with torch (cosine {cosine.min():.5f} on a probe text); "
+            "use encoder_runtime torch"
+        )
+
+
 def export_float32(model_dir: Path, graph: Path) -> dict[str, Any]:
     """Trace the sentence-transformers model (eager attention, which ONNX Runtime fuses) into `graph`."""
     import torch
@@ -121,23 +135,28 @@ def export_float32(model_dir: Path, graph: Path) -> dict[str, Any]:
             return self.model(dict(zip(inputs, tensors, strict=True)))["sentence_embedding"]
 
     example = model.preprocess(["an example prompt", "two"])
+    probes = model.preprocess(PROBES)
+    with torch.no_grad():
+        reference = model(probes)["sentence_embedding"].numpy()
     axes = {name: {0: "batch", 1: "sequence"} for name in inputs} | {"embedding": {0: "batch"}}
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent branches that hold for any shape
-        _atomic_write(
-            graph,
-            lambda tmp: torch.onnx.export(
+
+    def export(tmp: Path) -> None:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings about shape-dependent branches that hold for any shape
+            torch.onnx.export(
                 Embed().eval(), tuple(example[n] for n in inputs), str(tmp), input_names=inputs,
                 output_names=["embedding"], dynamic_axes=axes, opset_version=OPSET, dynamo=False,
-            ),
-        )  # fmt: skip
+            )  # fmt: skip
+        _verify(tmp, reference, {name: probes[name].numpy() for name in inputs}, inputs)
+
+    _atomic_write(graph, export)
     return settings
 
 
 def build_graph(model_dir: Path, dtype: str = "float32") -> tuple[Path, dict[str, Any]]:
     """The cached graph of `model_dir` and its tokenizer settings, exported on a cache miss."""
     directory = cache_root() / export_key(model_dir, dtype)
-    graph, meta_path = directory / "model.onnx", directory / "tokenizer.json"
+    graph, meta_path = directory / "model.onnx", directory / "settings.json"
     if not (graph.is_file() and meta_path.is_file()):
         try:
             directory.mkdir(parents=True, exist_ok=True)
