@@ -56,6 +56,40 @@ class LoadResult:
         }
 
 
+CPU_GROUPS = {  # process command-line fragment -> component
+    "ServeReplica:finerouter:Router": "router replicas",
+    "ServeReplica:finerouter:Ingress": "ingress replicas",
+    "ProxyActor": "Serve HTTP proxy",
+    "ServeController": "Serve controller",
+}
+
+
+def cpu_seconds_by_component() -> dict[str, float]:
+    """User + system CPU seconds so far of every process on this machine, summed by Serve component (this process
+    is the load generator; everything else is 'other')."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        if int(proc.name) == os.getpid():
+            group = "load generator"
+        else:
+            group = next((name for key, name in CPU_GROUPS.items() if key in cmdline), "other")
+        totals[group] = totals.get(group, 0.0) + seconds
+    return totals
+
+
+def cores_used(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    return {k: round((after.get(k, 0.0) - before.get(k, 0.0)) / seconds, 2) for k in sorted(after)}
+
+
 def load_prompts(path: Path, limit: int = 2000, seed: int = 0, max_chars: int | None = None) -> list[str]:
     prompts = pd.read_parquet(path, columns=["prompt"])["prompt"].astype(str)
     prompts = prompts[prompts.str.strip().str.len() > 0]
@@ -224,10 +258,13 @@ def main() -> None:
         report["bundle_meta"]["task_count"] = len(report["bundle_meta"].pop("task_ids", []))
     for concurrency in args.concurrency:
         load_before = os.getloadavg()[0]
+        cpu_before, wall_before = cpu_seconds_by_component(), time.perf_counter()
         result = asyncio.run(run_load(url, prompts, concurrency, args.duration, args.warmup, headers))
+        cores = cores_used(cpu_before, cpu_seconds_by_component(), time.perf_counter() - wall_before)
         summary = result.summary() | {
             "loadavg_1m_before": round(load_before, 1),
             "loadavg_1m_after": round(os.getloadavg()[0], 1),
+            "cores_used": cores,  # CPU seconds per wall second by component, warm-up included
         }
         report["runs"].append(summary)
         print(json.dumps(summary))
