@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -88,14 +89,17 @@ def run_local(
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False)  # never a `ray start` cluster
     else:
         ray.init(address=address)
-    serve.start(http_options={"host": host, "port": proxy_port})
-    # Declaratively, as `serve deploy` does, so that a rebuild's `publish` stage can swap the bundle in place.
-    deploy_config(serve_config(args, access_log=access_log))
-    print(f"FineRouter serving bundle {args.bundle} at http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops it")
-    if direct_ingress:
-        print(f"direct ingress: the ingress replica answers on :{port}; Serve's HTTP proxy is on :{proxy_port}")
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` / a supervisor's stop shuts Serve and Ray down too
+    # After ray.init, which installs its own SIGTERM handler: `kill` / a supervisor's stop, even while the app is
+    # still deploying, shuts Serve and Ray down cleanly.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
+        serve.start(http_options={"host": host, "port": proxy_port})
+        # Declaratively, as `serve deploy` does, so that a rebuild's `publish` stage can swap the bundle in place.
+        deploy_config(serve_config(args, access_log=access_log))
+        print(f"FineRouter serving bundle {args.bundle} at http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops it")
+        if direct_ingress:
+            print(f"direct ingress: the ingress replica answers on :{port}; Serve's HTTP proxy is on :{proxy_port}")
+        sys.stdout.flush()
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -16,10 +17,10 @@ from tests.conftest import REPO_ROOT
 from tests.serve_app.harness import free_port
 
 
-def wait_healthy(base: str, process: subprocess.Popen, seconds: float = 240) -> dict:
+def wait_healthy(base: str, process: subprocess.Popen, lines: list[str], seconds: float = 240) -> dict:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read() if process.stdout else "finerouter serve exited"
+        assert process.poll() is None, "finerouter serve exited:\n" + "".join(lines)[-3000:]
         try:
             response = requests.get(f"{base}/healthz", timeout=5)
             if response.status_code == 200:
@@ -43,8 +44,11 @@ def test_cli_serve_direct_ingress_routes_and_stops(router_bundle) -> None:
     process = subprocess.Popen(
         command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
     try:
-        health = wait_healthy(f"http://127.0.0.1:{port}", process)
+        health = wait_healthy(f"http://127.0.0.1:{port}", process, lines)
         assert health["bundle_version"] == router.version
         prompt = "Write a python function that reverses a linked list."
         answer = requests.post(f"http://127.0.0.1:{port}/v1/route", json={"prompt": prompt}, timeout=30)
@@ -52,9 +56,14 @@ def test_cli_serve_direct_ingress_routes_and_stops(router_bundle) -> None:
         expected = router.route([prompt])[0]
         assert answer.json()["model"] == expected.model and answer.json()["task"]["id"] == expected.task_id
         # The same app behind Serve's HTTP proxy, one port up.
-        assert wait_healthy(f"http://127.0.0.1:{port + 1}", process)["bundle_version"] == router.version
+        assert wait_healthy(f"http://127.0.0.1:{port + 1}", process, lines)["bundle_version"] == router.version
+        deadline = time.monotonic() + 120  # the app answers a moment before the command reports it
+        while not any("direct ingress" in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.5)
     finally:
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=120)
+        process.wait(timeout=120)
+        reader.join(timeout=10)
+    output = "".join(lines)
     assert process.returncode == 0, output[-3000:]
-    assert f"at http://127.0.0.1:{port}" in output and "direct ingress" in output
+    assert f"at http://127.0.0.1:{port}" in output and "direct ingress" in output, output[-3000:]
