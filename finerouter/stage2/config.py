@@ -71,6 +71,17 @@ class CostSettings(_Strict):
     )
 
 
+class PriorSettings(_Strict):
+    """The stage-1 prior fused with stage 2: a per-model statistic of each task's train prompts, optionally shrunk
+    toward the same statistic over all train prompts (empirical Bayes): (n * task + k * all) / (n + k) for a task
+    of n prompts. The paper's prior is the task median, unshrunk (the defaults)."""
+
+    statistic: Literal["median", "mean"] = Field("median", description="per-model statistic of the task's prompts")
+    shrinkage: float = Field(
+        0.0, ge=0, description="k, in pseudo-prompts: small tasks' priors move toward the all-prompt statistic"
+    )
+
+
 class Stage2Config(_Strict):
     encoder: Literal["frozen", "finetune"] = Field(
         "frozen", description="frozen: the embed stage's embeddings (CPU default); finetune: train the encoder (GPU)"
@@ -82,6 +93,7 @@ class Stage2Config(_Strict):
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     estimator: EstimatorSettings = Field(default_factory=EstimatorSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
+    prior: PriorSettings = Field(default_factory=PriorSettings)
     scaling: ScalingSettings = Field(default_factory=ScalingSettings)
     bundle_name: str = Field("finerouter", description="prefix of the bundle version string")
     torch_threads: int = Field(
