@@ -1,5 +1,6 @@
-"""Dev-only re-scoring of a rebuild's stage-2 bundle under other prior settings and alphas, without retraining:
-how `stage2.prior` (statistic, shrinkage) and alpha were chosen for configs/llmrouter.yaml (docs/results.md).
+"""Dev-only re-scoring of a rebuild's stage-2 bundle under other prior settings, routing thresholds and alphas,
+without retraining: how `stage2.prior` and `stage2.routing_threshold` were chosen for configs/llmrouter.yaml
+(docs/results.md).
 Test is never read. The baselines' dev numbers are printed beside for scale (kNN's k is itself chosen on dev, so
 its dev numbers are optimistic).
 
@@ -23,6 +24,7 @@ from finerouter.stage2.config import ALPHA_GRID
 from finerouter.stage2.data import load_task_set, stage1_priors
 
 PRIORS = [("median", 0.0), ("mean", 0.0), ("mean", 10.0), ("mean", 20.0), ("mean", 50.0)]
+THRESHOLDS = [0.0, 0.05, 0.1, 0.2, 0.3, 0.4]
 
 
 def dev_row(scores: np.ndarray, dev: Split, model_cost: np.ndarray) -> dict[str, float | None]:
@@ -54,15 +56,21 @@ def main() -> None:
     data: EvalData = load_run(args.run)
     dev = data.dev
     router = Router.load(args.run / "bundle")
-    analysis = router.analyse(dev.emb)
     tasks = load_task_set(args.run, data)
-    row_of = np.where(analysis.task >= 0, analysis.task, len(tasks.task_ids))
-    allowed = np.ones(analysis.estimate.shape, dtype=bool)
-    for statistic, k in PRIORS:
-        prior = stage1_priors(tasks, data.train.quality, statistic, k)[row_of]
-        for alpha in ALPHA_GRID:
-            scores = fuse(analysis.estimate, prior, alpha, allowed)
-            print(f"prior {statistic:6s} k={k:4.0f} alpha {alpha:.1f}  {fmt(dev_row(scores, dev, data.model_cost))}")
+    print(f"bundle {router.version}: classifier threshold {router.meta.get('classifier_threshold', router.threshold)}")
+    for threshold in THRESHOLDS:
+        router.threshold = threshold
+        analysis = router.analyse(dev.emb)
+        row_of = np.where(analysis.task >= 0, analysis.task, len(tasks.task_ids))
+        allowed = np.ones(analysis.estimate.shape, dtype=bool)
+        for statistic, k in PRIORS:
+            prior = stage1_priors(tasks, data.train.quality, statistic, k)[row_of]
+            for alpha in ALPHA_GRID:
+                scores = fuse(analysis.estimate, prior, alpha, allowed)
+                print(
+                    f"threshold {threshold:.2f} (task for {np.mean(analysis.task >= 0):.0%}) prior {statistic:6s} "
+                    f"k={k:4.0f} alpha {alpha:.1f}  {fmt(dev_row(scores, dev, data.model_cost))}"
+                )
     if args.baselines:
         from finerouter.evaluation.registry import build_routers
 

@@ -92,10 +92,11 @@ def read_bundle(path: str | Path) -> BundleParts:
 def write_bundle(
     run_dir: str | Path, out_dir: str | Path, *, alpha: float | str | None = None, tolerance: float | None = None,
     target_cost: float | None = None, name: str | None = None, prior: PriorSettings | None = None,
+    routing_threshold: float | str | None = None,
 ) -> Path:  # fmt: skip
     """A bundle from a completed rebuild (stages train_classifier and train_router). alpha / tolerance /
-    target_cost / name / prior default to the `stage2` config defaults; alpha 'auto' and target_cost are calibrated
-    on the dev split (never on test)."""
+    target_cost / name / prior / routing_threshold default to the `stage2` config defaults; alpha 'auto' and
+    target_cost are calibrated on the dev split (never on test)."""
     from safetensors.torch import load_file
 
     from finerouter.evaluation.data import load_run
@@ -115,6 +116,7 @@ def write_bundle(
     tensors = {f"classifier.{k}": v for k, v in load_file(run / CLASSIFIER_WEIGHTS).items()}
     tensors |= {f"estimator.{k}": v for k, v in load_file(run / ESTIMATOR_WEIGHTS).items()}
     prior = defaults.prior if prior is None else prior
+    routing = defaults.routing_threshold if routing_threshold is None else routing_threshold
     priors = stage1_priors(tasks, data.train.quality, prior.statistic, prior.shrinkage)
     tensors["priors"] = torch.as_tensor(priors, dtype=torch.float32)
     meta = {
@@ -128,7 +130,8 @@ def write_bundle(
         },
         "cost_unit": data.cost_unit,
         "task_ids": [int(t) for t in tasks.task_ids],
-        "threshold": cls_meta["threshold"],
+        "threshold": cls_meta["threshold"] if routing == "classifier" else float(routing),
+        "classifier_threshold": cls_meta["threshold"],
         "encoder": cls_meta["encoder"],
         "estimator": est_meta["dims"],
         "alpha": 0.5,

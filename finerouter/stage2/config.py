@@ -94,6 +94,11 @@ class Stage2Config(_Strict):
     estimator: EstimatorSettings = Field(default_factory=EstimatorSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
     prior: PriorSettings = Field(default_factory=PriorSettings)
+    routing_threshold: float | Literal["classifier"] = Field(
+        "classifier",
+        description="classifier score from which the router treats a prompt as in its top task (task heads and the "
+        "task's prior); 'classifier' = the threshold tuned on dev for classification accuracy (the paper)",
+    )
     scaling: ScalingSettings = Field(default_factory=ScalingSettings)
     bundle_name: str = Field("finerouter", description="prefix of the bundle version string")
     torch_threads: int = Field(
@@ -107,6 +112,10 @@ class Stage2Config(_Strict):
     def _valid(self) -> Stage2Config:
         if isinstance(self.alpha, float) and not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"stage2.alpha must be in [0, 1] or 'auto', got {self.alpha}")
+        if isinstance(self.routing_threshold, float) and not 0.0 <= self.routing_threshold <= 1.0:
+            raise ValueError(
+                f"stage2.routing_threshold must be in [0, 1] or 'classifier', got {self.routing_threshold}"
+            )
         if self.encoder == "finetune" and not self.scaling.use_gpu:
             raise ValueError(
                 "stage2.encoder: finetune trains the sentence encoder and needs GPU workers: set "
