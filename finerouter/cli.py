@@ -153,7 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--encoder", default="minilm")
     ev.add_argument("--title", default="Router evaluation")
     ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--sweep", choices=["tau", "lambda"], default="tau", help="cost setting traced by the curves")
+    ev.add_argument(
+        "--sweep", choices=["tau", "lambda", "auto"], default="tau",
+        help="cost setting traced by the curves (auto: per router, the one with the higher AIQ on dev)",
+    )  # fmt: skip
     ev.set_defaults(func=cmd_eval)
 
     srv = sub.add_parser("serve", help="serve a router bundle over HTTP with Ray Serve (see docs/serving.md)")

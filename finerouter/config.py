@@ -16,6 +16,7 @@ from finerouter.describe.config import DescribeConfig
 from finerouter.discovery.discover import DiscoveryConfig
 from finerouter.embed.config import EmbedConfig
 from finerouter.errors import ConfigError
+from finerouter.evaluation.config import EvaluateConfig
 from finerouter.generate.config import GenerationConfig
 from finerouter.stage2.config import Stage2Config
 from finerouter.stages.publish import PublishConfig
@@ -112,6 +113,7 @@ class RebuildConfig(_Strict):
     generation: GenerationConfig | None = Field(None, description="generate + grade responses (data.format: generated)")
     stage2: Stage2Config = Field(default_factory=Stage2Config)
     publish: PublishConfig = Field(default_factory=PublishConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
 
     @model_validator(mode="after")
     def _gpu_backends_need_gpus(self) -> RebuildConfig:

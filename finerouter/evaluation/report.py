@@ -25,6 +25,12 @@ def _cost(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4g}"
 
 
+def _sweep_text(sweep: str) -> str:
+    if sweep == "auto":
+        return "sweep, per router, tau or lambda: whichever gives the higher AIQ on dev (column 'sweep')"
+    return f"sweep {sweep}"
+
+
 def markdown(results: dict[str, Any], title: str) -> str:
     best, oracle = results["best_single_model"], results["oracle"]
     unit = results["cost_unit"]
@@ -32,22 +38,22 @@ def markdown(results: dict[str, Any], title: str) -> str:
         f"# {title}",
         "",
         f"{results['test_prompts']:,} test prompts. Cost unit: {unit}. Routers are fitted on train and tuned on dev;",
-        f"quality and cost below are at {results['sweep']} = 0 (each router's predicted best model); curves and AIQ "
-        f"sweep {results['sweep']}.",
+        "quality and cost below are at tau = 0 (each router's predicted best model); curves and AIQ "
+        f"{_sweep_text(results['sweep'])}.",
         "",
         f"Best single model (outcomes on >= 95% of test): **{best['model']}** quality {_fmt(best['quality'])} at cost "
         f"{_cost(best['cost'])}. Oracle: {_fmt(oracle['quality'])} at {_cost(oracle['cost'])}.",
         "",
         "| router | quality | cost | % of oracle | AIQ | quality at best single's cost "
-        "| cost to match best single (ratio) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| cost to match best single (ratio) | sweep |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, r in results["routers"].items():
         ratio = "" if r["cost_ratio_to_best_single"] is None else f" ({r['cost_ratio_to_best_single']:.2f}x)"
         lines.append(
             f"| {name} | {_fmt(r['quality'])} | {_cost(r['cost'])} | {_fmt(100 * (r['pct_of_oracle'] or 0), 1)}% "
             f"| {_fmt(r['aiq'])} | {_fmt(r['quality_at_best_single_cost'])} "
-            f"| {_cost(r['cost_to_match_best_single'])}{ratio} |"
+            f"| {_cost(r['cost_to_match_best_single'])}{ratio} | {r.get('sweep', results['sweep'])} |"
         )
     lines += ["", "Single models:", "", "| model | quality | cost | test coverage |", "| --- | --- | --- | --- |"]
     for m, s in sorted(results["single_models"].items(), key=lambda kv: -kv[1]["quality"]):
@@ -90,7 +96,7 @@ def pareto_plot(results: dict[str, Any], path: Path, title: str) -> None:
     ax.scatter(o["cost"], o["quality"], marker="*", color="gold", edgecolor="black", s=160, zorder=4, label="oracle")
     ax.set_xlabel(f"mean cost per prompt ({results['cost_unit']})")
     ax.set_ylabel("mean quality on test")
-    ax.set_title(f"{title}: cost-quality (router curves sweep {results['sweep']}; squares = single models)")
+    ax.set_title(f"{title}: cost-quality (router curves: {_sweep_text(results['sweep'])}; squares = single models)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

@@ -3,7 +3,7 @@
     bundle.json           format, version, models, expected cost per model, alpha, threshold, tolerance,
                           encoder reference, network sizes, dev calibration, lineage
     weights.safetensors   classifier.{W,u,b}, estimator.* (adapter, model embeddings, general and task heads,
-                          slot table), priors (stage-1 median quality per task and model; last row = no task)
+                          slot table), priors (stage-1 prior per task and model, by `prior`; last row = no task)
     tasks.parquet         the discovered tasks: task_id, size, summary, candidates, prior, ...
 
 `write_bundle(run_dir, out_dir)` builds one from a completed rebuild (stages train_classifier and train_router).
@@ -17,13 +17,16 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from finerouter.errors import DataError
+
+if TYPE_CHECKING:
+    from finerouter.stage2.config import PriorSettings
 
 FORMAT = 1
 META_FILE = "bundle.json"
@@ -88,17 +91,18 @@ def read_bundle(path: str | Path) -> BundleParts:
 
 def write_bundle(
     run_dir: str | Path, out_dir: str | Path, *, alpha: float | str | None = None, tolerance: float | None = None,
-    target_cost: float | None = None, name: str | None = None,
+    target_cost: float | None = None, name: str | None = None, prior: PriorSettings | None = None,
+    routing_threshold: float | str | None = None,
 ) -> Path:  # fmt: skip
     """A bundle from a completed rebuild (stages train_classifier and train_router). alpha / tolerance /
-    target_cost / name default to the `stage2` config defaults; alpha 'auto' and target_cost are calibrated on the
-    dev split (never on test)."""
+    target_cost / name / prior / routing_threshold default to the `stage2` config defaults; alpha 'auto' and
+    target_cost are calibrated on the dev split (never on test)."""
     from safetensors.torch import load_file
 
     from finerouter.evaluation.data import load_run
     from finerouter.routing.calibrate import calibrate
     from finerouter.stage2.config import Stage2Config
-    from finerouter.stage2.data import load_task_set
+    from finerouter.stage2.data import load_task_set, stage1_priors
 
     run = Path(run_dir)
     for needed in (CLASSIFIER_WEIGHTS, CLASSIFIER_META, ESTIMATOR_WEIGHTS, ESTIMATOR_META):
@@ -111,7 +115,10 @@ def write_bundle(
     tasks = load_task_set(run, data)
     tensors = {f"classifier.{k}": v for k, v in load_file(run / CLASSIFIER_WEIGHTS).items()}
     tensors |= {f"estimator.{k}": v for k, v in load_file(run / ESTIMATOR_WEIGHTS).items()}
-    tensors["priors"] = torch.as_tensor(tasks.priors, dtype=torch.float32)
+    prior = defaults.prior if prior is None else prior
+    routing = defaults.routing_threshold if routing_threshold is None else routing_threshold
+    priors = stage1_priors(tasks, data.train.quality, prior.statistic, prior.shrinkage)
+    tensors["priors"] = torch.as_tensor(priors, dtype=torch.float32)
     meta = {
         "name": name or defaults.bundle_name,
         "revision": 1,
@@ -123,11 +130,13 @@ def write_bundle(
         },
         "cost_unit": data.cost_unit,
         "task_ids": [int(t) for t in tasks.task_ids],
-        "threshold": cls_meta["threshold"],
+        "threshold": cls_meta["threshold"] if routing == "classifier" else float(routing),
+        "classifier_threshold": cls_meta["threshold"],
         "encoder": cls_meta["encoder"],
         "estimator": est_meta["dims"],
         "alpha": 0.5,
         "tolerance": 0.0,
+        "prior": prior.model_dump(),
         "classifier_dev": cls_meta["dev"],
         "added_models": [],
     }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -122,6 +123,20 @@ def _joined_tasks(tasks: pd.DataFrame, router, task: np.ndarray, quality: np.nda
     return joined
 
 
+def _new_prior_column(quality: np.ndarray, task: np.ndarray, n_tasks: int, settings: dict[str, Any]) -> list[float]:
+    """The new model's prior per task (last: no task), by the bundle's prior settings (the paper's median,
+    unshrunk, for bundles that predate them)."""
+    statistic = np.median if settings.get("statistic", "median") == "median" else np.mean
+    k = float(settings.get("shrinkage", 0.0))
+    overall = float(statistic(quality[~np.isnan(quality)])) if (~np.isnan(quality)).any() else 0.0
+    column = []
+    for members in [task == i for i in range(n_tasks)] + [task < 0]:
+        n = int(members.sum())
+        value = float(statistic(quality[members])) if n else overall
+        column.append((n * value + k * overall) / (n + k) if n + k > 0 else overall)
+    return column
+
+
 def _merge(
     parts: BundleParts, solo: dict[str, torch.Tensor], solo_slots: np.ndarray, model: str, quality: np.ndarray,
     task: np.ndarray, cost: np.ndarray,
@@ -136,9 +151,7 @@ def _merge(
             t[key] = torch.cat([t[key], solo[f"{head}.{name}"]])
     new_column = torch.as_tensor(np.where(solo_slots[:, 0] >= 0, solo_slots[:, 0] + offset, -1)).to(old_slots.dtype)
     t["estimator.slot_table"] = torch.cat([old_slots, new_column[:, None]], dim=1)
-    overall = float(np.nanmedian(quality))
-    prior = [float(np.median(quality[task == i])) if (task == i).any() else overall for i in range(len(old_slots))]
-    prior.append(float(np.median(quality[task < 0])) if (task < 0).any() else overall)
+    prior = _new_prior_column(quality, task, len(old_slots), parts.meta.get("prior", {}))
     t["priors"] = torch.cat([t["priors"], torch.tensor(prior, dtype=t["priors"].dtype)[:, None]], dim=1)
     tasks = parts.tasks.copy()
     ids = [int(i) for i in parts.meta["task_ids"]]

@@ -71,6 +71,17 @@ class CostSettings(_Strict):
     )
 
 
+class PriorSettings(_Strict):
+    """The stage-1 prior fused with stage 2: a per-model statistic of each task's train prompts, optionally shrunk
+    toward the same statistic over all train prompts (empirical Bayes): (n * task + k * all) / (n + k) for a task
+    of n prompts. The paper's prior is the task median, unshrunk (the defaults)."""
+
+    statistic: Literal["median", "mean"] = Field("median", description="per-model statistic of the task's prompts")
+    shrinkage: float = Field(
+        0.0, ge=0, description="k, in pseudo-prompts: small tasks' priors move toward the all-prompt statistic"
+    )
+
+
 class Stage2Config(_Strict):
     encoder: Literal["frozen", "finetune"] = Field(
         "frozen", description="frozen: the embed stage's embeddings (CPU default); finetune: train the encoder (GPU)"
@@ -82,6 +93,12 @@ class Stage2Config(_Strict):
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     estimator: EstimatorSettings = Field(default_factory=EstimatorSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
+    prior: PriorSettings = Field(default_factory=PriorSettings)
+    routing_threshold: float | Literal["classifier"] = Field(
+        "classifier",
+        description="classifier score from which the router treats a prompt as in its top task (task heads and the "
+        "task's prior); 'classifier' = the threshold tuned on dev for classification accuracy (the paper)",
+    )
     scaling: ScalingSettings = Field(default_factory=ScalingSettings)
     bundle_name: str = Field("finerouter", description="prefix of the bundle version string")
     torch_threads: int = Field(
@@ -95,6 +112,10 @@ class Stage2Config(_Strict):
     def _valid(self) -> Stage2Config:
         if isinstance(self.alpha, float) and not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"stage2.alpha must be in [0, 1] or 'auto', got {self.alpha}")
+        if isinstance(self.routing_threshold, float) and not 0.0 <= self.routing_threshold <= 1.0:
+            raise ValueError(
+                f"stage2.routing_threshold must be in [0, 1] or 'classifier', got {self.routing_threshold}"
+            )
         if self.encoder == "finetune" and not self.scaling.use_gpu:
             raise ValueError(
                 "stage2.encoder: finetune trains the sentence encoder and needs GPU workers: set "

@@ -52,6 +52,47 @@ def load_tasks(tasks: pd.DataFrame, task_emb: np.ndarray, models: list[str], tra
     )
 
 
+def shrink(stat: np.ndarray, n: np.ndarray, overall: np.ndarray, k: float) -> np.ndarray:
+    """Empirical-Bayes shrinkage of per-model statistics stat (T, M) over n (T,) prompts toward `overall` (M,):
+    (n * stat + k * overall) / (n + k)."""
+    weight = (np.asarray(n, dtype=np.float64) / (np.asarray(n, dtype=np.float64) + k))[:, None]
+    return weight * np.asarray(stat, dtype=np.float64) + (1.0 - weight) * np.asarray(overall, dtype=np.float64)
+
+
+def stage1_priors(
+    tasks: TaskSet, train_quality: np.ndarray, statistic: str = "median", shrinkage: float = 0.0
+) -> np.ndarray:
+    """(T + 1, M) priors in TaskSet order (the last row is Others): the task's `statistic` ('median' = the paper's
+    prior, 'mean') of each model's quality over its train prompts, shrunk toward the all-prompt statistic by
+    `shrinkage` pseudo-prompts. median with shrinkage 0 is `tasks.priors` unchanged."""
+    if statistic not in ("median", "mean"):
+        raise ValueError(f"unknown prior statistic {statistic!r}; valid: median, mean")
+    if shrinkage < 0:
+        raise ValueError(f"prior shrinkage must be >= 0, got {shrinkage}")
+    column = "prior" if statistic == "median" else "mean_quality"
+    frame, n_models = tasks.frame, train_quality.shape[1]
+    with np.errstate(all="ignore"):
+        overall = np.nan_to_num(
+            np.nanmedian(train_quality, axis=0) if statistic == "median" else np.nanmean(train_quality, axis=0)
+        )
+    real = (frame["task_id"] != OTHERS).to_numpy()
+    stats = [_prior_row(v, n_models) for v in frame.loc[real, column]]
+    sizes = frame.loc[real, "size"].to_numpy(dtype=np.float64).tolist()
+    others = frame.loc[~real]
+    if len(others):
+        stats.append(_prior_row(others[column].iloc[0], n_models))
+        sizes.append(float(others["size"].iloc[0]))
+    else:  # no Others row: the all-prompt statistic itself
+        stats.append(overall)
+        sizes.append(np.inf)
+    n = np.array(sizes)
+    out = np.vstack(stats)
+    finite = np.isfinite(n)
+    if shrinkage > 0:
+        out[finite] = shrink(out[finite], n[finite], overall, shrinkage)
+    return out
+
+
 def _prior_row(values, n_models: int) -> np.ndarray:
     row = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
     if len(row) != n_models:

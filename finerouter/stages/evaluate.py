@@ -23,13 +23,14 @@ SUBJECT = "finerouter"
 class EvaluateStage(Stage):
     name = "evaluate"
     inputs = ("import", "embed", "describe", "preferences", "tasks", "bundle")
-    version = 2  # 2: FineRouter's bundle is the subject; ablations and alpha sweep
+    version = 3  # 2: FineRouter's bundle is the subject; ablations and alpha sweep. 3: configurable sweep
 
     def config_key(self, config: RebuildConfig) -> Any:
         d = config.discovery
         return {
             "routers": [*BASELINE_ROUTERS, *FINEROUTER_ROUTERS, "finerouter-source-tasks"],
             "seed": config.seed,
+            "sweep": config.evaluate.sweep,
             "source_tasks": {"delta": d.coverage_delta, "k_rrf": d.k_rrf},
         }
 
@@ -47,8 +48,9 @@ class EvaluateStage(Stage):
         d, seed = ctx.config.discovery, ctx.config.seed
         routers = build_routers([*BASELINE_ROUTERS, *FINEROUTER_ROUTERS], ctx.run_dir, seed)
         routers.append(SourceTaskRouter(ctx.run_dir, d.coverage_delta, d.k_rrf, seed))
-        results = evaluate(data, routers, subject=SUBJECT, seed=seed)
-        results["alpha_sweep"] = alpha_sweep(data, ctx.run_dir)
+        sweep = ctx.config.evaluate.sweep
+        results = evaluate(data, routers, subject=SUBJECT, seed=seed, sweep=sweep)
+        results["alpha_sweep"] = alpha_sweep(data, ctx.run_dir, sweep)
         results["bundle"] = json.loads((ctx.run_dir / "bundle" / "bundle.json").read_text())["version"]
         write_report(results, ctx.out_dir, f"Evaluation: {ctx.config.run}")
         with (ctx.out_dir / "report.md").open("a") as report:
@@ -59,14 +61,14 @@ class EvaluateStage(Stage):
         }
 
 
-def alpha_sweep(data, run_dir) -> list[dict[str, float]]:
+def alpha_sweep(data, run_dir, sweep: str = "tau") -> list[dict[str, float]]:
     """Test quality, cost and AIQ of the full bundle at every alpha (reported only; alpha is chosen on dev)."""
     from finerouter.evaluation.finerouter import BundleRouter
     from finerouter.evaluation.harness import evaluate
     from finerouter.stage2.config import ALPHA_GRID
 
     routers = [BundleRouter(run_dir / "bundle", f"alpha={a}", alpha=a) for a in ALPHA_GRID]
-    res = evaluate(data, routers)["routers"]
+    res = evaluate(data, routers, sweep=sweep)["routers"]
     dev = json.loads((run_dir / "bundle" / "bundle.json").read_text())["calibration"]["alpha_sweep"]
     dev_q = {round(p["alpha"], 3): p["quality"] for p in dev}
     return [

@@ -169,10 +169,14 @@ class TrainRouterStage(Stage):
 class BundleStage(Stage):
     name = "bundle"
     inputs = (*STAGE2_INPUTS, "train_classifier", "train_router")
+    version = 2  # 2: stage2.prior and stage2.routing_threshold, recorded in bundle.json
 
     def config_key(self, config: RebuildConfig) -> Any:
         s = config.stage2
-        return {"alpha": s.alpha, "cost": s.cost.model_dump(), "name": s.bundle_name}
+        return {
+            "alpha": s.alpha, "cost": s.cost.model_dump(), "name": s.bundle_name, "prior": s.prior.model_dump(),
+            "routing_threshold": s.routing_threshold,
+        }  # fmt: skip
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         from finerouter.routing.bundle import write_bundle
@@ -181,7 +185,7 @@ class BundleStage(Stage):
         s = ctx.config.stage2
         write_bundle(
             ctx.run_dir, ctx.out_dir / "_b", alpha=s.alpha, tolerance=s.cost.tolerance, target_cost=s.cost.target_cost,
-            name=s.bundle_name,
+            name=s.bundle_name, prior=s.prior, routing_threshold=s.routing_threshold,
         )  # fmt: skip
         for item in (ctx.out_dir / "_b").iterdir():
             item.rename(ctx.out_dir / item.name)
@@ -189,6 +193,7 @@ class BundleStage(Stage):
         meta = json.loads((ctx.out_dir / "bundle.json").read_text())
         cal = meta["calibration"]
         return {
-            "version": meta["version"], "alpha": meta["alpha"], "tolerance": meta["tolerance"],
+            "version": meta["version"], "alpha": meta["alpha"], "tolerance": meta["tolerance"], "prior": meta["prior"],
+            "threshold": meta["threshold"],
             "dev_quality": round(cal["dev_quality"], 4), "dev_cost": round(cal["dev_cost"], 4),
         }  # fmt: skip

@@ -76,3 +76,23 @@ def test_stage1_vote_with_fewer_train_prompts_than_k() -> None:
     router.train_tasks = np.array([0, 1, 1])
     query = Split(prompts=None, quality=np.zeros((2, 1)), cost=np.zeros((2, 1)), emb=np.eye(3, dtype=np.float32)[:2])
     assert router.assign(query).tolist() == [1, 1]  # majority of all three train prompts
+
+
+def test_auto_sweep_is_chosen_per_router_on_dev(data, tmp_path) -> None:
+    from finerouter.evaluation.harness import dev_sweep
+
+    routers = build_routers(["knn", "mlp"], None)
+    results = evaluate(data, routers, sweep="auto")
+    fit_view = type(data)(data.models, data.model_cost, data.cost_unit, data.train, data.dev, None)
+    for router in routers:
+        r = results["routers"][router.name]
+        chosen, by_sweep = dev_sweep(router, fit_view)  # test=None: choosing never reads test
+        assert r["sweep"] == chosen and by_sweep[chosen] == max(by_sweep.values())
+        assert r["dev_aiq_by_sweep"] == by_sweep
+        fixed = evaluate(data, [router], sweep=chosen)["routers"][router.name]
+        assert r["aiq"] == fixed["aiq"] and r["curve"] == fixed["curve"] and r["quality"] == fixed["quality"]
+    write_report(results, tmp_path, "Simulated")
+    report = (tmp_path / "report.md").read_text()
+    assert "whichever gives the higher AIQ on dev" in report and "| sweep |" in report
+    with pytest.raises(ValueError, match="unknown sweep 'tau2'; valid: tau, lambda, auto"):
+        evaluate(data, routers, sweep="tau2")

@@ -34,3 +34,17 @@ def test_gpu_training_without_gpus_fails_before_ray() -> None:
         load_config(None, [*BASE, "stage2.scaling.use_gpu=true"])
     cfg = load_config(None, [*BASE, "stage2.scaling.use_gpu=true", "ray.num_gpus=1"])
     assert cfg.stage2.scaling.resources_per_worker() == {"CPU": 1.0, "GPU": 1.0}
+
+
+def test_evaluate_sweep_is_validated() -> None:
+    assert load_config(None, BASE).evaluate.sweep == "auto"
+    assert load_config(None, [*BASE, "evaluate.sweep=tau"]).evaluate.sweep == "tau"
+    with pytest.raises(ConfigError, match=r"evaluate\.sweep"):
+        load_config(None, [*BASE, "evaluate.sweep=gamma"])
+
+
+def test_routing_threshold_is_the_classifiers_unless_set() -> None:
+    assert load_config(None, BASE).stage2.routing_threshold == "classifier"
+    assert load_config(None, [*BASE, "stage2.routing_threshold=0.05"]).stage2.routing_threshold == 0.05
+    with pytest.raises(ConfigError, match=r"stage2.routing_threshold must be in \[0, 1\] or 'classifier'"):
+        load_config(None, [*BASE, "stage2.routing_threshold=1.5"])

@@ -1,0 +1,18 @@
+"""Configuration of the rebuild's `evaluate` stage."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EvaluateConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sweep: Literal["tau", "lambda", "auto"] = Field(
+        "auto",
+        description="cost setting that traces every router's cost-quality curve (and so its AIQ and cost to match "
+        "the best single model): tolerance tau, willingness-to-pay lambda, or auto = per router, whichever of the "
+        "two has the higher AIQ on dev (the same rule for every router; test never chooses)",
+    )
