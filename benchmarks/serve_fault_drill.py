@@ -24,6 +24,8 @@ from typing import Any
 
 from serve_load import deploy, load_prompts, prompt_lengths, run_load
 
+from serve_app.local import direct_ingress_env
+
 
 def router_replicas() -> list[str]:
     import ray
@@ -84,16 +86,16 @@ async def drill(url: str, prompts: list[str], args: argparse.Namespace) -> dict[
 
 
 def throughput_back_after(per_second: list[int], killed_at: float, window: int = 3) -> float | None:
-    """Seconds from the kill until `window` whole seconds in a row answer at least 90% of the ten seconds before it
-    (the end of the first such second); None if that never happened."""
+    """Seconds from the kill until the throughput, averaged over `window` whole seconds, is back to at least 90% of
+    the ten seconds before it (the end of the first such window); None if that never happened."""
     kill = int(killed_at)
     before = per_second[max(kill - 10, 0) : kill]
     if not before:
         return None
     bar = 0.9 * sum(before) / len(before)
     for start in range(kill + 1, len(per_second) - window):
-        if all(n >= bar for n in per_second[start : start + window]):
-            return round(start + 1 - killed_at, 2)
+        if sum(per_second[start : start + window]) >= bar * window:
+            return round(start + window - killed_at, 2)
     return None
 
 
@@ -108,11 +110,21 @@ def main() -> None:
     parser.add_argument("--replica-cpus", type=float, default=0.5)
     parser.add_argument("--ray-cpus", type=int, default=2)
     parser.add_argument("--port", type=int, default=8124)
+    parser.add_argument("--encoder-dtype", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--encoder-runtime", choices=["torch", "onnxruntime"], default="torch")
+    parser.add_argument("--direct-ingress", action="store_true", help="as in serve_load.py: no HTTP proxy hop")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
     prompts = load_prompts(args.prompts)
-    url = deploy(args.bundle, args.ray_cpus, args.replicas, args.replica_cpus, 32, args.port)
+    if args.direct_ingress:
+        os.environ.update(direct_ingress_env(args.port + 1))
+    url = deploy(
+        args.bundle, args.ray_cpus, args.replicas, args.replica_cpus, 32, args.port,
+        encoder_dtype=args.encoder_dtype, encoder_runtime=args.encoder_runtime,
+    )  # fmt: skip
+    if args.direct_ingress:
+        url = f"http://127.0.0.1:{args.port + 1}"
     load_before = os.getloadavg()[0]
     report = asyncio.run(drill(url, prompts, args))
     report["loadavg_1m"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]

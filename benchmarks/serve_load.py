@@ -175,7 +175,7 @@ def direct(
 
 def deploy(
     bundle: Path, ray_cpus: int, replicas: int, replica_cpus: float, max_batch: int, port: int,
-    metrics_port: int | None = None, encoder_dtype: str = "float32", batch_wait_s: float = 0.005,
+    metrics_port: int | None = None, encoder_dtype: str = "float32", batch_wait_s: float = 0.0,
     encoder_runtime: str = "torch",
 ) -> str:  # fmt: skip
     import ray
