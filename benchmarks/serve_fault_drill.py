@@ -87,7 +87,7 @@ async def drill(url: str, prompts: list[str], args: argparse.Namespace) -> dict[
 
 def throughput_back_after(per_second: list[int], killed_at: float, window: int = 3) -> float | None:
     """Seconds from the kill until the throughput, averaged over `window` whole seconds, is back to at least 90% of
-    the ten seconds before it (the end of the first such window); None if that never happened."""
+    the ten seconds before it (the start of the first such window); None if that never happened."""
     kill = int(killed_at)
     before = per_second[max(kill - 10, 0) : kill]
     if not before:
@@ -95,7 +95,7 @@ def throughput_back_after(per_second: list[int], killed_at: float, window: int =
     bar = 0.9 * sum(before) / len(before)
     for start in range(kill + 1, len(per_second) - window):
         if sum(per_second[start : start + window]) >= bar * window:
-            return round(start + window - killed_at, 2)
+            return round(start - killed_at, 2)
     return None
 
 
