@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 
+from finerouter.embed.mean_pooling import MeanPoolingEncoder
 from finerouter.errors import ConfigError, MissingDependencyError
 
 DEFAULT_ENCODER = "minilm"
@@ -71,18 +72,27 @@ def check_encoder_options(dtype: str = "float32", runtime: str = "torch", device
             )
 
 
+def local_model_dir(name: str) -> Path:
+    """The encoder's directory: 'minilm', a local directory, or a hub id already in the local Hugging Face cache
+    (model hubs are never contacted)."""
+    path = Path(encoder_path(name))
+    if path.is_dir():
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception as exc:
+        raise ConfigError(
+            f"encoder {name!r} is neither a local directory nor in the local Hugging Face cache (hubs are not "
+            f"contacted): {exc}"
+        ) from exc
+
+
 @lru_cache(maxsize=4)
-def load_encoder(name: str = DEFAULT_ENCODER, device: str = "cpu", dtype: str = "float32") -> Any:
-    from sentence_transformers import SentenceTransformer
-
+def load_encoder(name: str = DEFAULT_ENCODER, device: str = "cpu", dtype: str = "float32") -> MeanPoolingEncoder:
     check_encoder_options(dtype, "torch", device)
-    # A hub id (not a directory) works only where the model is already in the local Hugging Face cache.
-    model = SentenceTransformer(encoder_path(name), device=device)
-    if dtype == "bfloat16":
-        import torch
-
-        model.to(torch.bfloat16)
-    return model
+    return MeanPoolingEncoder(local_model_dir(name), device, dtype)
 
 
 def encode(
@@ -101,15 +111,4 @@ def encode(
         from finerouter.embed.onnx_encoder import load_onnx_encoder
 
         return load_onnx_encoder(encoder_path(name), dtype, torch.get_num_threads()).encode(list(texts), batch_size)
-    model = load_encoder(name, device, dtype)
-    vectors = model.encode(
-        list(texts),
-        batch_size=batch_size,
-        normalize_embeddings=dtype == "float32",
-        convert_to_numpy=True,
-        show_progress_bar=False,
-    )
-    vectors = np.asarray(vectors, dtype=np.float32)
-    if dtype != "float32":
-        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    return vectors
+    return load_encoder(name, device, dtype).encode(list(texts), batch_size)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from finerouter.embed.encoder import encode, encoder_path, load_encoder
+from finerouter.embed.encoder import encode, encoder_path
 from finerouter.errors import ConfigError, MissingDependencyError
 
 TEXTS = [
@@ -28,6 +28,35 @@ needs_onnxruntime = pytest.mark.skipif(
     importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None,
     reason='onnx/onnxruntime are not installed (pip install -e ".[onnx]"), so encoder_runtime onnxruntime cannot run',
 )
+
+
+def sentence_transformer():
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(encoder_path("minilm"), device="cpu")
+
+
+def test_torch_runtime_equals_sentence_transformers() -> None:
+    # The torch runtime runs the model with transformers alone (a replica starts ~4 s sooner); same numbers.
+    texts = [*TEXTS, "  padded with spaces  ", "Ünïcödé and emoji 🙂", "word " * 400]
+    expected = sentence_transformer().encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    np.testing.assert_allclose(encode(texts), expected, atol=1e-5)
+
+
+def test_torch_runtime_refuses_other_poolings(tmp_path) -> None:
+    import shutil
+
+    from finerouter.embed.mean_pooling import MeanPoolingEncoder
+
+    model_dir = tmp_path / "cls-pooled"
+    shutil.copytree(encoder_path("minilm"), model_dir)
+    pooling = model_dir / "1_Pooling" / "config.json"
+    pooling.write_text(pooling.read_text().replace('"pooling_mode_cls_token": false', '"pooling_mode_cls_token": true')
+                       .replace('"pooling_mode_mean_tokens": true', '"pooling_mode_mean_tokens": false'))  # fmt: skip
+    with pytest.raises(ConfigError, match=r"pooling_mode_cls_token.*mean pooling only"):
+        MeanPoolingEncoder(model_dir)
+    with pytest.raises(ConfigError, match="neither a local directory nor in the local Hugging Face cache"):
+        encode(["x"], name="no-such-org/no-such-encoder")
 
 
 def test_float32_embeddings_are_unit_norm_and_deterministic() -> None:
@@ -93,7 +122,7 @@ def test_onnxruntime_tokenizes_like_sentence_transformers() -> None:
     from finerouter.embed.onnx_encoder import load_onnx_encoder, tokenize
 
     texts = ["x", "  Leading spaces and Ünïcödé 🙂", "word " * 400]
-    expected = load_encoder().preprocess(texts)
+    expected = sentence_transformer().preprocess(texts)
     encoder = load_onnx_encoder(encoder_path("minilm"), "float32", 1)
     got = tokenize(encoder.tokenizer, texts, encoder.max_seq_length)
     assert encoder.max_seq_length == 256 and got["input_ids"].shape == (3, 256)
