@@ -22,9 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from serve_load import deploy, load_prompts, prompt_lengths, run_load
-
-from serve_app.local import direct_ingress_env
+from serve_load import add_app_arguments, deploy, load_prompts, prompt_lengths, run_load
 
 
 def router_replicas() -> list[str]:
@@ -110,21 +108,15 @@ def main() -> None:
     parser.add_argument("--replica-cpus", type=float, default=0.5)
     parser.add_argument("--ray-cpus", type=int, default=2)
     parser.add_argument("--port", type=int, default=8124)
-    parser.add_argument("--encoder-dtype", choices=["float32", "bfloat16"], default="float32")
-    parser.add_argument("--encoder-runtime", choices=["torch", "onnxruntime"], default="torch")
-    parser.add_argument("--direct-ingress", action="store_true", help="as in serve_load.py: no HTTP proxy hop")
+    add_app_arguments(parser)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
     prompts = load_prompts(args.prompts)
-    if args.direct_ingress:
-        os.environ.update(direct_ingress_env(args.port + 1))
     url = deploy(
         args.bundle, args.ray_cpus, args.replicas, args.replica_cpus, 32, args.port,
-        encoder_dtype=args.encoder_dtype, encoder_runtime=args.encoder_runtime,
+        encoder_dtype=args.encoder_dtype, encoder_runtime=args.encoder_runtime, direct_ingress=args.direct_ingress,
     )  # fmt: skip
-    if args.direct_ingress:
-        url = f"http://127.0.0.1:{args.port + 1}"
     load_before = os.getloadavg()[0]
     report = asyncio.run(drill(url, prompts, args))
     report["loadavg_1m"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]

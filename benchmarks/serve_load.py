@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import requests
 
+from finerouter.embed.encoder import ENCODER_DTYPES, ENCODER_RUNTIMES
 from serve_app.local import direct_ingress_env
 
 
@@ -173,11 +174,28 @@ def direct(
     }
 
 
+def add_app_arguments(parser: argparse.ArgumentParser) -> None:
+    """The app options both serving benchmarks pass to `deploy`."""
+    parser.add_argument("--encoder-dtype", choices=ENCODER_DTYPES, default="float32")
+    parser.add_argument(
+        "--encoder-runtime", choices=ENCODER_RUNTIMES, default="torch",
+        help="router.encoder_runtime (onnxruntime runs float32 only; torch float32 or bfloat16)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--direct-ingress", action="store_true",
+        help="Ray Serve's throughput-optimized mode: clients reach the ingress replica directly on --port + 1 (no "
+        "HTTP proxy hop; gRPC between replicas); user code stays on its own thread",
+    )  # fmt: skip
+
+
 def deploy(
     bundle: Path, ray_cpus: int, replicas: int, replica_cpus: float, max_batch: int, port: int,
     metrics_port: int | None = None, encoder_dtype: str = "float32", batch_wait_s: float = 0.0,
-    encoder_runtime: str = "torch",
+    encoder_runtime: str = "torch", direct_ingress: bool = False,
 ) -> str:  # fmt: skip
+    """Start Ray and the app here; returns the URL clients use (the ingress replica itself with `direct_ingress`)."""
+    if direct_ingress:
+        os.environ.update(direct_ingress_env(port + 1))  # before Ray starts: its processes inherit them
     import ray
     from ray import serve
 
@@ -196,7 +214,7 @@ def deploy(
     )  # fmt: skip
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(args), name="finerouter", route_prefix="/", logging_config={"enable_access_log": False})
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{port + 1 if direct_ingress else port}"
 
 
 def main() -> None:
@@ -215,16 +233,7 @@ def main() -> None:
     parser.add_argument("--replica-cpus", type=float, default=1.0)
     parser.add_argument("--max-batch", type=int, default=32)
     parser.add_argument("--batch-wait", type=float, default=0.0, help="router.batch_wait_timeout_s")
-    parser.add_argument("--encoder-dtype", choices=["float32", "bfloat16"], default="float32")
-    parser.add_argument(
-        "--encoder-runtime", choices=["torch", "onnxruntime"], default="torch",
-        help="router.encoder_runtime (onnxruntime runs float32 only; torch float32 or bfloat16)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--direct-ingress", action="store_true",
-        help="Ray Serve's throughput-optimized mode: clients reach the ingress replica directly on --port + 1 (no "
-        "HTTP proxy hop; gRPC between replicas); user code stays on its own thread",
-    )  # fmt: skip
+    add_app_arguments(parser)
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--api-key")
     parser.add_argument("--metrics-port", type=int, help="Ray's Prometheus port; its finerouter_* lines are reported")
@@ -232,8 +241,6 @@ def main() -> None:
     args = parser.parse_args()
 
     prompts = load_prompts(args.prompts, max_chars=args.max_chars)
-    if args.direct_ingress:
-        os.environ.update(direct_ingress_env(args.port + 1))
     if args.direct and args.bundle:
         timing = direct(
             args.bundle, prompts, args.duration / 2, args.max_batch, args.encoder_dtype, args.encoder_runtime
@@ -241,10 +248,8 @@ def main() -> None:
         print(json.dumps({"direct_router": timing}))
     url = args.url or deploy(
         args.bundle, args.ray_cpus, args.replicas, args.replica_cpus, args.max_batch, args.port, args.metrics_port,
-        args.encoder_dtype, args.batch_wait, args.encoder_runtime,
+        args.encoder_dtype, args.batch_wait, args.encoder_runtime, args.direct_ingress,
     )  # fmt: skip
-    if args.direct_ingress:
-        url = f"http://127.0.0.1:{args.port + 1}"
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else None
     report: dict[str, Any] = {"prompts": prompt_lengths(prompts), "bundle": str(args.bundle or args.url),
                               "replicas": args.replicas, "replica_cpus": args.replica_cpus, "max_batch": args.max_batch,

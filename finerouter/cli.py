@@ -120,6 +120,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from finerouter.data.importers import FORMATS
+    from finerouter.embed.encoder import ENCODER_DTYPES, ENCODER_RUNTIMES
 
     parser = argparse.ArgumentParser(
         prog="finerouter", description="Prompt routing via fine-grained latent task discovery"
@@ -169,9 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--min-replicas", type=int, help="router replicas, lower bound of autoscaling")
     srv.add_argument("--max-replicas", type=int, help="router replicas, upper bound of autoscaling")
     srv.add_argument("--replica-cpus", type=float, help="CPUs reserved per router replica")
-    srv.add_argument("--encoder-dtype", choices=["float32", "bfloat16"], help="prompt encoder precision")
+    srv.add_argument("--encoder-dtype", choices=ENCODER_DTYPES, help="prompt encoder precision")
     srv.add_argument(
-        "--encoder-runtime", choices=["torch", "onnxruntime"],
+        "--encoder-runtime", choices=ENCODER_RUNTIMES,
         help="prompt encoder runtime (onnxruntime: float32 only, needs the `onnx` extra)",
     )  # fmt: skip
     srv.add_argument(

@@ -110,5 +110,6 @@ def encode(
 
         from finerouter.embed.onnx_encoder import load_onnx_encoder
 
-        return load_onnx_encoder(encoder_path(name), dtype, torch.get_num_threads()).encode(list(texts), batch_size)
+        onnx = load_onnx_encoder(str(local_model_dir(name)), dtype, torch.get_num_threads())
+        return onnx.encode(list(texts), batch_size)
     return load_encoder(name, device, dtype).encode(list(texts), batch_size)

@@ -27,7 +27,6 @@ import numpy as np
 
 from finerouter.errors import ConfigError, MissingDependencyError
 
-ONNX_DTYPES = ("float32",)
 INSTALL_HINT = 'pip install "finerouter[onnx]"  (or: pip install onnx onnxruntime)'
 EXPORT_FORMAT = 1  # bump when the export below changes what it writes
 OPSET = 17
@@ -214,10 +213,9 @@ def open_encoder(graph: Path, model_dir: Path, settings: dict[str, Any], threads
 @lru_cache(maxsize=4)
 def load_onnx_encoder(model_dir: str, dtype: str = "float32", threads: int = 1) -> OnnxEncoder:
     """The encoder at `model_dir` on ONNX Runtime, its graph exported (or found in the cache) first."""
-    if dtype not in ONNX_DTYPES:
-        raise ConfigError(
-            f"encoder dtype {dtype!r} is not supported by encoder_runtime onnxruntime; valid: {', '.join(ONNX_DTYPES)}"
-        )
+    from finerouter.embed.encoder import check_encoder_options
+
+    check_encoder_options(dtype, "onnxruntime")
     require_onnxruntime()
     directory = Path(model_dir).expanduser().resolve()
     if not directory.is_dir():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import requests
@@ -17,6 +17,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_healthy(
+    base: str, headers: dict[str, str] | None = None, seconds: float = 60,
+    check_alive: Callable[[], None] = lambda: None,
+) -> dict:  # fmt: skip
+    """Poll `base`/healthz until it answers 200 (its JSON); `check_alive` raises if the server has died meanwhile."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        check_alive()
+        try:
+            response = requests.get(f"{base}/healthz", headers=headers, timeout=5)
+            if response.status_code == 200:
+                return response.json()
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or no route table yet
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{base}/healthz not healthy after {seconds} s")
 
 
 @contextmanager
@@ -37,13 +55,7 @@ def serve_on_loopback(args: ServeAppArgs, api_key: str | None = None) -> Iterato
         deploy_config(serve_config(args))  # the declarative path of `serve deploy`
         base = f"http://127.0.0.1:{port}"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        for _ in range(120):  # the proxy answers a little after serve.run returns
-            try:
-                if requests.get(f"{base}/healthz", headers=headers, timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.5)
+        wait_healthy(base, headers)  # the proxy answers a little after the deployment returns
         yield base
     finally:
         serve.shutdown()

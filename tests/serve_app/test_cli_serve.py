@@ -14,21 +14,7 @@ import pytest
 import requests
 
 from tests.conftest import REPO_ROOT
-from tests.serve_app.harness import free_port
-
-
-def wait_healthy(base: str, process: subprocess.Popen, lines: list[str], seconds: float = 240) -> dict:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "finerouter serve exited:\n" + "".join(lines)[-3000:]
-        try:
-            response = requests.get(f"{base}/healthz", timeout=5)
-            if response.status_code == 200:
-                return response.json()
-        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or no route table yet
-            pass
-        time.sleep(1)
-    raise AssertionError(f"{base}/healthz not healthy after {seconds} s")
+from tests.serve_app.harness import free_port, wait_healthy
 
 
 @pytest.mark.slow
@@ -47,16 +33,18 @@ def test_cli_serve_direct_ingress_routes_and_stops(router_bundle) -> None:
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
     reader.start()
+
+    def check_alive() -> None:
+        assert process.poll() is None, "finerouter serve exited:\n" + "".join(lines)[-3000:]
+
     try:
-        health = wait_healthy(f"http://127.0.0.1:{port}", process, lines)
-        assert health["bundle_version"] == router.version
+        for base in (f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"):  # direct, then Serve's proxy
+            assert wait_healthy(base, seconds=240, check_alive=check_alive)["bundle_version"] == router.version
         prompt = "Write a python function that reverses a linked list."
         answer = requests.post(f"http://127.0.0.1:{port}/v1/route", json={"prompt": prompt}, timeout=30)
         assert answer.status_code == 200, answer.text
         expected = router.route([prompt])[0]
         assert answer.json()["model"] == expected.model and answer.json()["task"]["id"] == expected.task_id
-        # The same app behind Serve's HTTP proxy, one port up.
-        assert wait_healthy(f"http://127.0.0.1:{port + 1}", process, lines)["bundle_version"] == router.version
         deadline = time.monotonic() + 120  # the app answers a moment before the command reports it
         while not any("direct ingress" in line for line in lines) and time.monotonic() < deadline:
             time.sleep(0.5)
