@@ -120,30 +120,14 @@ class RouterDeployment:
         return route_grouped(router, queries)
 
 
-def length_buckets(prompts: list[str], indices: list[int], ratio: float = 2.0, floor: int = 64) -> list[list[int]]:
-    """Indices sorted by prompt length and cut where a prompt is over `ratio` times the bucket's shortest (at least
-    `floor` characters): the encoder pads a batch to its longest prompt, so one long prompt would make a whole batch
-    of short ones pay for its length."""
-    order = sorted(indices, key=lambda i: len(prompts[i]))
-    buckets: list[list[int]] = []
-    for i in order:
-        if buckets and len(prompts[i]) <= ratio * max(len(prompts[buckets[-1][0]]), floor):
-            buckets[-1].append(i)
-        else:
-            buckets.append([i])
-    return buckets
-
-
 def route_grouped(router: Any, queries: list[RouteQuery]) -> list[RouteOutcome]:
-    """One `router.route` call per distinct (tolerance, max_cost, models) and prompt-length bucket; a failing call is
-    retried query by query so that one bad request does not fail its neighbours."""
-    prompts = [q.prompt for q in queries]
+    """One `router.route` call per distinct (tolerance, max_cost, models); a failing call is retried query by query
+    so that one bad request does not fail its neighbours. (Batches by prompt length are the encoder's business.)"""
     groups: dict[tuple, list[int]] = defaultdict(list)
     for index, query in enumerate(queries):
         groups[query.options()].append(index)
-    calls = [(options, bucket) for options, indices in groups.items() for bucket in length_buckets(prompts, indices)]
     outcomes: list[RouteOutcome | None] = [None] * len(queries)
-    for (tolerance, max_cost, models), indices in calls:
+    for (tolerance, max_cost, models), indices in groups.items():
         kwargs = {"tolerance": tolerance, "max_cost": max_cost, "models": list(models) if models is not None else None}
         try:
             decisions = router.route([queries[i].prompt for i in indices], **kwargs)

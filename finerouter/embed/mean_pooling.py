@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from finerouter.embed.batching import length_buckets
 from finerouter.errors import ConfigError
 
 _TRANSFORMER = "sentence_transformers.models.Transformer"
@@ -41,11 +42,14 @@ def max_seq_length(path: Path) -> int | None:
 class MeanPoolingEncoder:
     """`encode(texts)` -> L2-normalised float32 (N, dim), equal to SentenceTransformer(path).encode(texts,
     normalize_embeddings=True) up to float rounding (texts stripped and sorted by length for batching, as
-    sentence-transformers does). Pooling and normalising are in float32 whatever the model's dtype."""
+    sentence-transformers does). BERT models run packed (finerouter/embed/packed_bert.py), others padded. Pooling
+    and normalising are in float32 whatever the model's dtype."""
 
     def __init__(self, path: str | Path, device: str = "cpu", dtype: str = "float32") -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
+
+        from finerouter.embed.packed_bert import PackedBert, supports_packing
 
         self.path = Path(path)
         if not self.path.is_dir():
@@ -57,22 +61,27 @@ class MeanPoolingEncoder:
         self.model: Any = AutoModel.from_pretrained(self.path).to(device).eval()
         if dtype == "bfloat16":
             self.model.to(torch.bfloat16)
+        self.packed = PackedBert(self.model) if supports_packing(self.model.config) else None
+
+    def _pool(self, texts: list[str]) -> Any:
+        """Mean-pooled float32 (len(texts), hidden): packed sequences for BERT, a padded batch otherwise."""
+        if self.packed is not None:
+            ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+            return self.packed.pool(ids)
+        batch = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        ).to(self.device)
+        hidden = self.model(**batch).last_hidden_state.float()
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         import torch
 
-        order = np.argsort([-len(t) for t in texts], kind="stable")  # as sentence-transformers: less padding
         out = np.empty((len(texts), self.model.config.hidden_size), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(texts), batch_size):
-                rows = order[start : start + batch_size]
-                batch = self.tokenizer(
-                    [texts[i].strip() for i in rows], padding=True, truncation=True, max_length=self.max_length,
-                    return_tensors="pt",
-                ).to(self.device)  # fmt: skip
-                hidden = self.model(**batch).last_hidden_state.float()
-                mask = batch["attention_mask"].unsqueeze(-1).float()
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            for rows in length_buckets(texts, batch_size, pads=self.packed is None):
+                pooled = self._pool([texts[i].strip() for i in rows])
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)  # finerouter always uses unit vectors
                 out[rows] = pooled.cpu().numpy()
         return out

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from finerouter.embed.batching import length_buckets
 from finerouter.errors import ConfigError, MissingDependencyError
 
 INSTALL_HINT = 'pip install "finerouter[onnx]"  (or: pip install onnx onnxruntime)'
@@ -185,14 +186,11 @@ class OnnxEncoder:
     dim: int
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        parts = []
-        for start in range(0, len(texts), batch_size):
-            features = tokenize(self.tokenizer, texts[start : start + batch_size], self.max_seq_length)
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for rows in length_buckets(texts, batch_size):
+            features = tokenize(self.tokenizer, [texts[i] for i in rows], self.max_seq_length)
             feed = {name: features[name].astype(np.int64) for name in self.inputs}
-            parts.append(self.session.run(["embedding"], feed)[0])
-        if not parts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = np.concatenate(parts).astype(np.float32, copy=False)
+            vectors[rows] = self.session.run(["embedding"], feed)[0]
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 

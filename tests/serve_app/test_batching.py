@@ -1,18 +1,8 @@
-"""The Router deployment's batch logic, without Serve: grouping by options and length, isolating bad requests."""
+"""The Router deployment's batch logic, without Serve: grouping by options, isolating bad requests."""
 
 from __future__ import annotations
 
-from serve_app.router_deployment import RouteQuery, length_buckets, route_grouped
-
-
-def test_length_buckets_cover_every_index_once_and_bound_the_spread() -> None:
-    prompts = ["a" * n for n in (10, 500, 70, 2_000, 65, 130, 129, 900, 40)]
-    buckets = length_buckets(prompts, list(range(len(prompts))))
-    assert sorted(i for b in buckets for i in b) == list(range(len(prompts)))
-    for bucket in buckets:
-        lengths = [len(prompts[i]) for i in bucket]
-        assert lengths == sorted(lengths) and max(lengths) <= 2 * max(min(lengths), 64)
-    assert [len(prompts[i]) for i in buckets[0]] == [10, 40, 65, 70]
+from serve_app.router_deployment import RouteQuery, route_grouped
 
 
 def test_route_grouped_matches_single_calls_and_isolates_errors(router_bundle) -> None:
