@@ -29,6 +29,7 @@ import pandas as pd
 import requests
 
 from finerouter.embed.encoder import ENCODER_DTYPES, ENCODER_RUNTIMES
+from serve_app.config import IngressArgs
 from serve_app.local import direct_ingress_env
 
 
@@ -186,12 +187,16 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
         help="Ray Serve's throughput-optimized mode: clients reach the ingress replica directly on --port + 1 (no "
         "HTTP proxy hop; gRPC between replicas); user code stays on its own thread",
     )  # fmt: skip
+    parser.add_argument(
+        "--in-flight-batches", type=int, default=IngressArgs().max_in_flight_batches,
+        help="ingress.max_in_flight_batches: router calls each ingress replica keeps out at once",
+    )  # fmt: skip
 
 
 def deploy(
     bundle: Path, ray_cpus: int, replicas: int, replica_cpus: float, max_batch: int, port: int,
     metrics_port: int | None = None, encoder_dtype: str = "float32", batch_wait_s: float = 0.0,
-    encoder_runtime: str = "torch", direct_ingress: bool = False,
+    encoder_runtime: str = "torch", direct_ingress: bool = False, in_flight_batches: int = 2,
 ) -> str:  # fmt: skip
     """Start Ray and the app here; returns the URL clients use (the ingress replica itself with `direct_ingress`)."""
     if direct_ingress:
@@ -207,6 +212,7 @@ def deploy(
         "router": {"max_batch_size": max_batch, "num_cpus": replica_cpus, "encoder_dtype": encoder_dtype,
                    "encoder_runtime": encoder_runtime, "batch_wait_timeout_s": batch_wait_s,
                    "autoscaling": {"min_replicas": replicas, "max_replicas": replicas}},
+        "ingress": {"max_in_flight_batches": in_flight_batches},
     })  # fmt: skip
     ray.init(
         address="local", num_cpus=ray_cpus, include_dashboard=False, log_to_driver=False,
@@ -248,14 +254,14 @@ def main() -> None:
         print(json.dumps({"direct_router": timing}))
     url = args.url or deploy(
         args.bundle, args.ray_cpus, args.replicas, args.replica_cpus, args.max_batch, args.port, args.metrics_port,
-        args.encoder_dtype, args.batch_wait, args.encoder_runtime, args.direct_ingress,
+        args.encoder_dtype, args.batch_wait, args.encoder_runtime, args.direct_ingress, args.in_flight_batches,
     )  # fmt: skip
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else None
     report: dict[str, Any] = {"prompts": prompt_lengths(prompts), "bundle": str(args.bundle or args.url),
                               "replicas": args.replicas, "replica_cpus": args.replica_cpus, "max_batch": args.max_batch,
                               "batch_wait_s": args.batch_wait, "encoder_dtype": args.encoder_dtype,
                               "encoder_runtime": args.encoder_runtime,
-                              "direct_ingress": args.direct_ingress,
+                              "direct_ingress": args.direct_ingress, "in_flight_batches": args.in_flight_batches,
                               "runs": []}  # fmt: skip
     if args.bundle:
         report["bundle_meta"] = {k: v for k, v in json.loads((args.bundle / "bundle.json").read_text()).items()

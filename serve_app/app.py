@@ -39,7 +39,7 @@ def build_app(args: ServeAppArgs) -> Application:
         max_ongoing_requests=args.ingress.max_ongoing_requests,
         ray_actor_options={"num_cpus": args.ingress.num_cpus},
     )
-    return ingress.bind(args.service().model_dump(mode="json"), router)
+    return ingress.bind(args.service().model_dump(mode="json"), router, args.ingress_batching().model_dump(mode="json"))
 
 
 def serve_config(args: ServeAppArgs, new_bundle: str | Path | None = None, access_log: bool = False) -> dict:

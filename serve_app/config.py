@@ -75,12 +75,22 @@ class RouterDeploymentArgs(_Strict):
         return self
 
 
+class IngressBatching(_Strict):
+    """How an ingress replica coalesces its routing requests into list calls to the Router deployment."""
+
+    max_batch_size: int = Field(32, ge=1, le=1024)  # set from router.max_batch_size
+    # List calls out at once: a request is sent alone while fewer are out; the rest wait and go together.
+    max_in_flight: int = Field(2, ge=1)
+
+
 class IngressArgs(_Strict):
     """The FastAPI ingress deployment (cheap: parsing, auth, proxying)."""
 
     num_replicas: int = Field(1, ge=1)
     num_cpus: float = Field(0.1, gt=0)
     max_ongoing_requests: int = Field(256, ge=1)
+    # Router calls each ingress replica keeps out at once; more requests than that are coalesced (docs/serving.md).
+    max_in_flight_batches: int = Field(2, ge=1, le=64)
 
 
 class UpstreamArgs(_Strict):
@@ -193,6 +203,11 @@ class ServeAppArgs(ServiceArgs):
         if ":" not in value:
             raise ValueError(f"router_class must look like 'package.module:Class', got {value!r}")
         return value
+
+    def ingress_batching(self) -> IngressBatching:
+        return IngressBatching(
+            max_batch_size=self.router.max_batch_size, max_in_flight=self.ingress.max_in_flight_batches
+        )
 
     def service(self) -> ServiceArgs:
         return ServiceArgs.model_validate(self.model_dump(include=set(ServiceArgs.model_fields)))

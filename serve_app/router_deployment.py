@@ -7,6 +7,7 @@ import importlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 from ray import serve
@@ -107,17 +108,25 @@ class RouterDeployment:
         }
 
     async def route(self, query: RouteQuery) -> RouteOutcome:
-        return await self._route_batch(query)
+        return (await self._route_batch([query]))[0]
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
-    async def _route_batch(self, queries: list[RouteQuery]) -> list[RouteOutcome]:
+    async def route_many(self, queries: list[RouteQuery]) -> list[RouteOutcome]:
+        """A batch formed by the caller (the ingress coalesces its requests): one call instead of one per query."""
+        return await self._route_batch(list(queries))
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005, batch_size_fn=lambda groups: sum(map(len, groups)))
+    async def _route_batch(self, groups: list[list[RouteQuery]]) -> list[list[RouteOutcome]]:
+        """Every query that arrived (singly or in lists) while the previous batch ran, up to max_batch_size."""
         router = self._require_router()
+        queries = [query for group in groups for query in group]
         self._metrics.batch_size.observe(len(queries))
         # Routed on this (user-code) event loop, blocking it: `serve.batch` forms its next batch as soon as this one
         # is dispatched, so running the encoder in a thread would cut the requests that arrive meanwhile into
         # fragments of one or two. Blocked, they queue up and the next batch takes them whole. Serve's own request
         # intake and health checks run on the replica's main loop, another thread, and are not held up.
-        return route_grouped(router, queries)
+        outcomes = route_grouped(router, queries)
+        ends = accumulate(len(group) for group in groups)
+        return [outcomes[end - len(group) : end] for group, end in zip(groups, ends, strict=True)]
 
 
 def route_grouped(router: Any, queries: list[RouteQuery]) -> list[RouteOutcome]:

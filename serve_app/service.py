@@ -14,7 +14,8 @@ from ray.exceptions import ActorUnavailableError, RayActorError
 from finerouter.errors import InvalidRequestError
 from finerouter.routing.decision import RouteDecision
 from serve_app.api import ApiError
-from serve_app.config import ServiceArgs
+from serve_app.coalescer import Coalescer
+from serve_app.config import IngressBatching, ServiceArgs
 from serve_app.messages import ROUTER_MODEL, parse_model_field, routed_text
 from serve_app.metrics import IngressMetrics
 from serve_app.router_deployment import RouteOutcome, RouteQuery
@@ -44,9 +45,13 @@ def current_request_id() -> str:
 
 
 class RoutingService:
-    def __init__(self, args: ServiceArgs, router_handle: Any) -> None:
+    def __init__(self, args: ServiceArgs, router_handle: Any, batching: IngressBatching | None = None) -> None:
         self.args = args
         self._router = router_handle
+        batching = batching or IngressBatching()
+        self._batcher: Coalescer[RouteQuery, RouteOutcome] = Coalescer(
+            lambda queries: self._call_router("route_many", queries), batching.max_batch_size, batching.max_in_flight
+        )
         self._keys = args.auth.load_keys()
         self._upstream = UpstreamClient(args.upstreams, args.fallbacks, args.upstream_retries)
         self.metrics = IngressMetrics()
@@ -102,7 +107,7 @@ class RoutingService:
         raise ApiError(503, "no router replica could take the request; retry shortly", kind="service_unavailable")
 
     async def decide(self, query: RouteQuery) -> RouteDecision:
-        outcome: RouteOutcome = await self._call_router("route", query)
+        outcome = await self._batcher.submit(query)
         if outcome.error is not None:
             raise InvalidRequestError(outcome.error)
         decision = outcome.decision
