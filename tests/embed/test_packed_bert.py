@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.nn import functional
 from transformers import AutoModel, AutoTokenizer, BertConfig, DistilBertConfig
 
 from finerouter.embed import packed_bert
@@ -67,3 +68,26 @@ def test_only_absolute_position_bert_is_packed() -> None:
     assert not supports_packing(DistilBertConfig())
     with pytest.raises(ValueError, match="BERT with absolute positions, not distilbert"):
         PackedBert(type("Model", (), {"config": DistilBertConfig()})())
+
+
+@pytest.mark.skipif(
+    not packed_bert.onednn_prepacks_bfloat16(), reason="this torch build has no oneDNN prepacked linear"
+)
+def test_prepacked_bfloat16_linear_equals_the_plain_one() -> None:
+    generator = torch.Generator().manual_seed(0)
+    weight = torch.randn(96, 48, generator=generator).to(torch.bfloat16)
+    bias = torch.randn(96, generator=generator).to(torch.bfloat16)
+    x = torch.randn(7, 48, generator=generator).to(torch.bfloat16)
+    expected = functional.linear(x.float(), weight.float(), bias.float())
+    torch.testing.assert_close(packed_bert.make_linear(weight, bias)(x).float(), expected, atol=0.1, rtol=0.02)
+
+
+def test_bfloat16_packed_stays_close_to_float32(minilm) -> None:
+    import copy
+
+    tokenizer, model = minilm
+    ids = tokenizer(TEXTS, truncation=True, max_length=256)["input_ids"]
+    with torch.inference_mode():
+        full = functional.normalize(PackedBert(model).pool(ids), dim=-1)
+        half = functional.normalize(PackedBert(copy.deepcopy(model).to(torch.bfloat16)).pool(ids), dim=-1)
+    assert half.dtype == torch.float32 and (full * half).sum(-1).min() > 0.999
