@@ -8,10 +8,10 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from finerouter.embed.encoder import encode, encoder_path
 from finerouter.errors import ConfigError, MissingDependencyError
+from tests.embed.markers import bf16_cpu
 
 TEXTS = [
     "What is the derivative of x^3 + 2x?",
@@ -20,10 +20,6 @@ TEXTS = [
     "Translate 'good morning, how are you?' into French.",
 ]
 
-bf16_cpu = pytest.mark.skipif(
-    not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()),
-    reason="this CPU has no AVX512-BF16/AMX, so the bfloat16 encoder is refused here",
-)
 needs_onnxruntime = pytest.mark.skipif(
     importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None,
     reason='onnx/onnxruntime are not installed (pip install -e ".[onnx]"), so encoder_runtime onnxruntime cannot run',

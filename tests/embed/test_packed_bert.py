@@ -10,6 +10,7 @@ from transformers import AutoModel, AutoTokenizer, BertConfig, DistilBertConfig
 from finerouter.embed import packed_bert
 from finerouter.embed.encoder import encoder_path
 from finerouter.embed.packed_bert import PackedBert, supports_packing
+from tests.embed.markers import bf16_cpu
 
 TEXTS = [
     "hi",
@@ -70,6 +71,7 @@ def test_only_absolute_position_bert_is_packed() -> None:
         PackedBert(type("Model", (), {"config": DistilBertConfig()})())
 
 
+@bf16_cpu
 @pytest.mark.skipif(
     not packed_bert.onednn_prepacks_bfloat16(), reason="this torch build has no oneDNN prepacked linear"
 )
@@ -82,6 +84,7 @@ def test_prepacked_bfloat16_linear_equals_the_plain_one() -> None:
     torch.testing.assert_close(packed_bert.make_linear(weight, bias)(x).float(), expected, atol=0.1, rtol=0.02)
 
 
+@bf16_cpu
 def test_bfloat16_packed_stays_close_to_float32(minilm) -> None:
     import copy
 
