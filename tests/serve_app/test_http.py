@@ -130,6 +130,31 @@ def test_route_constraints(served: Served) -> None:
     assert loose["model"] == served.cheapest
 
 
+def test_concurrent_requests_each_get_their_own_decision(served: Served, router_bundle) -> None:
+    """48 requests from 16 threads (coalesced by the ingress into list calls): every answer is the in-process
+    Router's decision for that request's own prompt and options, and a bad request fails alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, _, router = router_bundle
+    subset = [served.pool[-1], served.pool[0]]
+    options = [{}, {"tolerance": 0.05}, {"models": subset}, {"max_cost": sorted(served.cost.values())[2]}]
+    bodies = [{"prompt": f"Question {i}: what is {i} * {i + 7}? " + "Explain briefly. " * (i % 5), **options[i % 4]}
+              for i in range(48)]  # fmt: skip
+    bodies[17] = {"prompt": "route me", "models": ["no-such-model"]}
+    with ThreadPoolExecutor(16) as pool:
+        responses = list(pool.map(lambda body: served.post("/v1/route", body), bodies))
+    assert "no-such-model" in error_of(responses[17], 400)["message"]
+    for i, (body, response) in enumerate(zip(bodies, responses, strict=True)):
+        if i == 17:
+            continue
+        assert response.status_code == 200, response.text
+        expected = router.route([body["prompt"]], tolerance=body.get("tolerance"), max_cost=body.get("max_cost"),
+                                models=body.get("models"))[0]  # fmt: skip
+        got = response.json()
+        assert (got["model"], got["task"]["id"]) == (expected.model, expected.task_id), body
+        assert got["scores"] == pytest.approx(expected.scores, abs=1e-4)
+
+
 # --- client errors: 4xx with a message, never a 5xx -----------------------------------------------------------------
 
 
