@@ -68,6 +68,7 @@ class RouterDeployment:
         self._router: Any = None
         self._bundle: str | None = None
         self._metrics = RouterMetrics()
+        self._max_batch_size = max_batch_size
         self._route_batch.set_max_batch_size(max_batch_size)
         self._route_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
 
@@ -111,8 +112,12 @@ class RouterDeployment:
         return (await self._route_batch([query]))[0]
 
     async def route_many(self, queries: list[RouteQuery]) -> list[RouteOutcome]:
-        """A batch formed by the caller (the ingress coalesces its requests): one call instead of one per query."""
-        return await self._route_batch(list(queries))
+        """A batch formed by the caller (the ingress coalesces its requests): one call instead of one per query.
+        Lists longer than max_batch_size are routed in max_batch_size pieces."""
+        size = self._max_batch_size
+        pieces = [list(queries[start : start + size]) for start in range(0, len(queries), size)]
+        routed = await asyncio.gather(*(self._route_batch(piece) for piece in pieces))
+        return [outcome for piece in routed for outcome in piece]
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005, batch_size_fn=lambda groups: sum(map(len, groups)))
     async def _route_batch(self, groups: list[list[RouteQuery]]) -> list[list[RouteOutcome]]:

@@ -155,6 +155,23 @@ def test_concurrent_requests_each_get_their_own_decision(served: Served, router_
         assert got["scores"] == pytest.approx(expected.scores, abs=1e-4)
 
 
+def test_route_many_takes_lists_longer_than_a_batch(served: Served, router_bundle) -> None:
+    """The Router deployment's list call (what the ingress sends) through a Serve handle: a list over
+    max_batch_size (32) is routed in pieces, in order, one outcome per query."""
+    from ray import serve
+
+    from serve_app.app import APP_NAME
+    from serve_app.router_deployment import RouteQuery
+
+    _, _, router = router_bundle
+    prompts = [f"Compute {i} squared and explain the steps." for i in range(70)]
+    handle = serve.get_deployment_handle("Router", app_name=APP_NAME)
+    outcomes = handle.route_many.remote([RouteQuery(p) for p in prompts]).result(timeout_s=120)
+    assert len(outcomes) == 70 and all(o.error is None for o in outcomes)
+    expected = router.route(prompts)
+    assert [o.decision.model for o in outcomes] == [d.model for d in expected]
+
+
 # --- client errors: 4xx with a message, never a 5xx -----------------------------------------------------------------
 
 
