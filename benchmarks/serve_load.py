@@ -196,7 +196,8 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
 def deploy(
     bundle: Path, ray_cpus: int, replicas: int, replica_cpus: float, max_batch: int, port: int,
     metrics_port: int | None = None, encoder_dtype: str = "float32", batch_wait_s: float = 0.0,
-    encoder_runtime: str = "torch", direct_ingress: bool = False, in_flight_batches: int = 2,
+    encoder_runtime: str = "torch", direct_ingress: bool = False,
+    in_flight_batches: int = IngressArgs().max_in_flight_batches,
 ) -> str:  # fmt: skip
     """Start Ray and the app here; returns the URL clients use (the ingress replica itself with `direct_ingress`)."""
     if direct_ingress:

@@ -28,12 +28,13 @@ class _Layout:
     """Where each sequence's tokens sit in the packed matrix, and the padded groups attention runs over."""
 
     def __init__(self, lengths: torch.Tensor, device: torch.device, dtype: torch.dtype) -> None:
-        self.lengths = lengths
         self.total = int(lengths.sum())
         starts = torch.cumsum(lengths, 0) - lengths
         self.segment = torch.repeat_interleave(torch.arange(len(lengths), device=device), lengths)
         self.positions = torch.arange(self.total, device=device) - starts[self.segment]
-        self.groups: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        # Per group: packed row of each (sequence, step) (`total`, a zero row, for padding), which of them are real,
+        # their packed rows in that order (where the group's output goes), and the attention mask as a bias.
+        self.groups: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
         order = torch.argsort(lengths, descending=True)
         for first in range(0, len(order), ATTENTION_GROUP):
             rows = order[first : first + ATTENTION_GROUP]
@@ -41,7 +42,7 @@ class _Layout:
             valid = steps[None, :] < lengths[rows][:, None]
             gather = torch.where(valid, starts[rows][:, None] + steps[None, :], self.total)  # total: a zero row
             bias = torch.zeros(valid.shape, dtype=dtype, device=device).masked_fill(~valid, float("-inf"))
-            self.groups.append((gather, valid, bias[:, None, None, :]))
+            self.groups.append((gather, valid, gather[valid], bias[:, None, None, :]))
 
 
 Linear = Callable[[torch.Tensor], torch.Tensor]
@@ -108,10 +109,10 @@ class PackedBert:
         head_dim = self.hidden // self.heads
         qkv = torch.cat([qkv, qkv.new_zeros(1, qkv.shape[1])])
         context = qkv.new_empty(layout.total, self.hidden)
-        for gather, valid, bias in layout.groups:
+        for gather, valid, targets, bias in layout.groups:
             rows, steps = gather.shape
             q, k, v = qkv[gather].view(rows, steps, 3, self.heads, head_dim).permute(2, 0, 3, 1, 4)
             scores = torch.matmul(q, k.transpose(-1, -2)) * head_dim**-0.5 + bias
             out = torch.matmul(scores.softmax(-1), v).transpose(1, 2).reshape(rows, steps, self.hidden)
-            context[gather[valid]] = out[valid]
+            context[targets] = out[valid]
         return context
