@@ -116,7 +116,7 @@ def main() -> None:
     url = deploy(
         args.bundle, args.ray_cpus, args.replicas, args.replica_cpus, 32, args.port,
         encoder_dtype=args.encoder_dtype, encoder_runtime=args.encoder_runtime, direct_ingress=args.direct_ingress,
-        in_flight_batches=args.in_flight_batches,
+        in_flight_batches=args.in_flight_batches, batch_linger_ms=args.batch_linger_ms,
     )  # fmt: skip
     load_before = os.getloadavg()[0]
     report = asyncio.run(drill(url, prompts, args))

@@ -191,6 +191,10 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
         "--in-flight-batches", type=int, default=IngressArgs().max_in_flight_batches,
         help="ingress.max_in_flight_batches: router calls each ingress replica keeps out at once",
     )  # fmt: skip
+    parser.add_argument(
+        "--batch-linger-ms", type=float, default=IngressArgs().batch_linger_ms,
+        help="ingress.batch_linger_ms: with some router calls out, how long a request waits for others to join it",
+    )  # fmt: skip
 
 
 def deploy(
@@ -198,6 +202,7 @@ def deploy(
     metrics_port: int | None = None, encoder_dtype: str = "float32", batch_wait_s: float = 0.0,
     encoder_runtime: str = "torch", direct_ingress: bool = False,
     in_flight_batches: int = IngressArgs().max_in_flight_batches,
+    batch_linger_ms: float = IngressArgs().batch_linger_ms,
 ) -> str:  # fmt: skip
     """Start Ray and the app here; returns the URL clients use (the ingress replica itself with `direct_ingress`)."""
     if direct_ingress:
@@ -213,7 +218,7 @@ def deploy(
         "router": {"max_batch_size": max_batch, "num_cpus": replica_cpus, "encoder_dtype": encoder_dtype,
                    "encoder_runtime": encoder_runtime, "batch_wait_timeout_s": batch_wait_s,
                    "autoscaling": {"min_replicas": replicas, "max_replicas": replicas}},
-        "ingress": {"max_in_flight_batches": in_flight_batches},
+        "ingress": {"max_in_flight_batches": in_flight_batches, "batch_linger_ms": batch_linger_ms},
     })  # fmt: skip
     ray.init(
         address="local", num_cpus=ray_cpus, include_dashboard=False, log_to_driver=False,
@@ -256,6 +261,7 @@ def main() -> None:
     url = args.url or deploy(
         args.bundle, args.ray_cpus, args.replicas, args.replica_cpus, args.max_batch, args.port, args.metrics_port,
         args.encoder_dtype, args.batch_wait, args.encoder_runtime, args.direct_ingress, args.in_flight_batches,
+        args.batch_linger_ms,
     )  # fmt: skip
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else None
     report: dict[str, Any] = {"prompts": prompt_lengths(prompts), "bundle": str(args.bundle or args.url),
@@ -263,7 +269,7 @@ def main() -> None:
                               "batch_wait_s": args.batch_wait, "encoder_dtype": args.encoder_dtype,
                               "encoder_runtime": args.encoder_runtime,
                               "direct_ingress": args.direct_ingress, "in_flight_batches": args.in_flight_batches,
-                              "runs": []}  # fmt: skip
+                              "batch_linger_ms": args.batch_linger_ms, "runs": []}  # fmt: skip
     if args.bundle:
         report["bundle_meta"] = {k: v for k, v in json.loads((args.bundle / "bundle.json").read_text()).items()
                                  if k in ("version", "models", "task_ids")}  # fmt: skip

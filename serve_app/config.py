@@ -81,6 +81,7 @@ class IngressBatching(_Strict):
     max_batch_size: int = Field(32, ge=1, le=1024)  # set from router.max_batch_size
     # List calls out at once: a request is sent alone while fewer are out; the rest wait and go together.
     max_in_flight: int = Field(2, ge=1)
+    linger_s: float = Field(0.0, ge=0, le=1)
 
 
 class IngressArgs(_Strict):
@@ -91,6 +92,9 @@ class IngressArgs(_Strict):
     max_ongoing_requests: int = Field(256, ge=1)
     # Router calls each ingress replica keeps out at once; more requests than that are coalesced (docs/serving.md).
     max_in_flight_batches: int = Field(2, ge=1, le=64)
+    # With some (not all) of those calls out, how long a request may wait for others to join its call (it stops
+    # waiting once as many wait as the calls out carry on average).
+    batch_linger_ms: float = Field(5.0, ge=0, le=1000)
 
 
 class UpstreamArgs(_Strict):
@@ -206,7 +210,9 @@ class ServeAppArgs(ServiceArgs):
 
     def ingress_batching(self) -> IngressBatching:
         return IngressBatching(
-            max_batch_size=self.router.max_batch_size, max_in_flight=self.ingress.max_in_flight_batches
+            max_batch_size=self.router.max_batch_size,
+            max_in_flight=self.ingress.max_in_flight_batches,
+            linger_s=self.ingress.batch_linger_ms / 1000,
         )
 
     def service(self) -> ServiceArgs:

@@ -50,7 +50,10 @@ class RoutingService:
         self._router = router_handle
         batching = batching or IngressBatching()
         self._batcher: Coalescer[RouteQuery, RouteOutcome] = Coalescer(
-            lambda queries: self._call_router("route_many", queries), batching.max_batch_size, batching.max_in_flight
+            lambda queries: self._call_router("route_many", queries),
+            batching.max_batch_size,
+            batching.max_in_flight,
+            batching.linger_s,
         )
         self._keys = args.auth.load_keys()
         self._upstream = UpstreamClient(args.upstreams, args.fallbacks, args.upstream_retries)

@@ -80,3 +80,67 @@ def test_a_failed_call_fails_its_items_only_and_cancelled_callers_are_skipped() 
 def test_limits_must_be_positive() -> None:
     with pytest.raises(ValueError, match=r"max_batch \(0\) and max_in_flight \(1\) must be >= 1"):
         Coalescer(Callee(), max_batch=0, max_in_flight=1)
+    with pytest.raises(ValueError, match=r"linger_s \(2\) must lie in \[0, 1\] seconds"):
+        Coalescer(Callee(), max_batch=4, max_in_flight=2, linger_s=2)
+
+
+class Timed(Callee):
+    """A Callee that records when each call started (loop time)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(delay)
+        self.started: list[float] = []
+
+    async def __call__(self, items: list[str]) -> list[str]:
+        self.started.append(asyncio.get_running_loop().time())
+        return await super().__call__(items)
+
+
+def burst_after_a_big_call(linger_s: float, burst: list[str]) -> tuple[Timed, float]:
+    """Two slots. "first" and "a" go alone (slots free); b-e wait and go as one call of 4 when they return (0.3 s).
+    At 0.4 s, with that call of 4 out and one slot free, `burst` arrives 2 ms apart. Returns the callee and the time
+    the burst started."""
+
+    async def scenario() -> tuple[Timed, float]:
+        callee = Timed(delay=0.3)
+        coalescer = Coalescer(callee, max_batch=8, max_in_flight=2, linger_s=linger_s)
+        loop = asyncio.get_running_loop()
+        early = [asyncio.ensure_future(coalescer.submit(item)) for item in ("first", "a", "b", "c", "d", "e")]
+        await asyncio.sleep(0.4)
+        burst_start, late = loop.time(), []
+        for item in burst:
+            late.append(asyncio.ensure_future(coalescer.submit(item)))
+            await asyncio.sleep(0.002)
+        await asyncio.gather(*early, *late)
+        return callee, burst_start
+
+    return asyncio.run(scenario())
+
+
+def test_with_a_call_out_a_burst_lingers_into_one_call_instead_of_a_lone_first_one() -> None:
+    callee, _ = burst_after_a_big_call(0.0, ["f", "g", "h"])
+    assert callee.calls == [["first"], ["a"], ["b", "c", "d", "e"], ["f"], ["g", "h"]]  # "f" takes the slot alone
+    callee, burst_start = burst_after_a_big_call(0.05, ["f", "g", "h"])
+    assert callee.calls == [["first"], ["a"], ["b", "c", "d", "e"], ["f", "g", "h"]]
+    # fewer than the 4 of the call out arrived: they went when linger_s ran out, long before that call returned
+    assert 0.04 <= callee.started[-1] - burst_start < 0.15
+
+
+def test_lingering_stops_once_as_many_wait_as_the_call_out_carries() -> None:
+    callee, burst_start = burst_after_a_big_call(0.5, ["f", "g", "h", "i"])
+    assert callee.calls == [["first"], ["a"], ["b", "c", "d", "e"], ["f", "g", "h", "i"]]
+    assert callee.started[-1] - burst_start < 0.1  # the fourth arrival sent them, not the 0.5 s timer
+
+
+def test_a_lone_call_beside_a_lone_call_does_not_linger() -> None:
+    async def scenario() -> Timed:
+        callee = Timed(delay=0.3)
+        coalescer = Coalescer(callee, max_batch=8, max_in_flight=2, linger_s=0.5)
+        first = asyncio.ensure_future(coalescer.submit("first"))
+        await asyncio.sleep(0.01)
+        await asyncio.gather(first, coalescer.submit("second"))  # the call out carries 1: no reason to wait
+        return callee
+
+    callee = asyncio.run(scenario())
+    assert callee.calls == [["first"], ["second"]]
+    assert callee.started[1] - callee.started[0] < 0.1

@@ -33,6 +33,12 @@ def test_serve_config_file_loads_with_a_bundle_override(tmp_path: Path) -> None:
     assert app["deployments"] == [{"name": "Router", "user_config": {"bundle": str(tmp_path.resolve())}}]
 
 
+def test_ingress_batching_takes_the_router_batch_size_and_the_linger_in_seconds(tmp_path: Path) -> None:
+    overrides = {"router.max_batch_size": 16, "ingress.max_in_flight_batches": 3, "ingress.batch_linger_ms": 5}
+    batching = load_args(tmp_path, None, overrides).ingress_batching()
+    assert (batching.max_batch_size, batching.max_in_flight, batching.linger_s) == (16, 3, 0.005)
+
+
 @pytest.mark.parametrize(
     ("overrides", "needle"),
     [
@@ -41,6 +47,7 @@ def test_serve_config_file_loads_with_a_bundle_override(tmp_path: Path) -> None:
         ({"fallbacks": {"a": "b"}}, "has no upstream"),
         ({"upstreams": {"a": {"base_url": "not a url"}}}, "base_url"),
         ({"router.colour": "blue"}, "colour"),
+        ({"ingress.batch_linger_ms": -1}, "batch_linger_ms"),
     ],
 )
 def test_bad_arguments_name_the_field(tmp_path: Path, overrides: dict, needle: str) -> None:
