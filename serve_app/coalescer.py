@@ -17,7 +17,7 @@ class Coalescer(Generic[Item, Result]):
     `max_in_flight` calls are out are sent together (up to `max_batch`) as soon as one returns. With some but not all
     calls out, items wait, up to `linger_s`, until as many wait as the calls out carry on average: under load the
     answers of a returned call come back as a burst of new requests, and without the wait the first of them would
-    go alone and take a whole callee slot (balanced calls routed ~40% more per second, docs/benchmarks.md). Unlike
+    go alone and take a whole callee slot (balanced calls routed ~35% more per second, docs/benchmarks.md). Unlike
     `serve.batch` with no wait, this forms real batches in a caller that only awaits (it does not block its loop),
     so the callee gets one call per batch instead of one per item. An exception from `send` is raised to every
     item of its call.

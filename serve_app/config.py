@@ -79,7 +79,7 @@ class IngressBatching(_Strict):
     """How an ingress replica coalesces its routing requests into list calls to the Router deployment."""
 
     max_batch_size: int = Field(32, ge=1, le=1024)  # set from router.max_batch_size
-    # List calls out at once: a request is sent alone while fewer are out; the rest wait and go together.
+    # List calls out at once; with none out a request goes alone, otherwise requests wait and go together.
     max_in_flight: int = Field(2, ge=1)
     linger_s: float = Field(0.0, ge=0, le=1)
 
