@@ -21,7 +21,7 @@ from finerouter.evaluation.harness import split_aiq, trace
 from finerouter.evaluation.metrics import cost_to_reach
 from finerouter.routing.router import Router, fuse
 from finerouter.stage2.config import ALPHA_GRID
-from finerouter.stage2.data import load_task_set, stage1_priors
+from finerouter.stage2.data import load_stage2_run, stage1_priors
 
 PRIORS = [("median", 0.0), ("mean", 0.0), ("mean", 10.0), ("mean", 20.0), ("mean", 50.0)]
 THRESHOLDS = [0.0, 0.05, 0.1, 0.2, 0.3, 0.4]
@@ -53,10 +53,9 @@ def main() -> None:
     ap.add_argument("--baselines", action="store_true", help="also fit kNN, MLP, MF and IPR-style and print dev")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    data: EvalData = load_run(args.run)
+    data, tasks = load_stage2_run(args.run)  # the fine-tuned encoder's embeddings, if the run has one
     dev = data.dev
     router = Router.load(args.run / "bundle")
-    tasks = load_task_set(args.run, data)
     print(f"bundle {router.version}: classifier threshold {router.meta.get('classifier_threshold', router.threshold)}")
     for threshold in THRESHOLDS:
         router.threshold = threshold
@@ -74,10 +73,11 @@ def main() -> None:
     if args.baselines:
         from finerouter.evaluation.registry import build_routers
 
-        fit_view = dataclasses.replace(data, test=None)
+        frozen: EvalData = load_run(args.run)  # the baselines see the embed stage's encoder
+        fit_view = dataclasses.replace(frozen, test=None)
         for baseline in build_routers(["knn", "mlp", "mf", "ipr"], None):
             baseline.fit(fit_view)
-            print(f"{baseline.name:28s}  {fmt(dev_row(baseline.scores(dev), dev, data.model_cost))}")
+            print(f"{baseline.name:28s}  {fmt(dev_row(baseline.scores(frozen.dev), frozen.dev, data.model_cost))}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@ does not depend on the seed) and only train_classifier, train_router, bundle and
 Usage:
   python benchmarks/seed_spread.py --config configs/llmrouter.yaml --seeds 0 1 2 3 4
   python benchmarks/seed_spread.py --config configs/llmrouter.yaml --seeds 0 1 2 3 4 --table-only
+  # the fine-tuned encoder (stage finetune_encoder also reads the seed): runs llmrouter-ft, llmrouter-ft-seed1, ...
+  python benchmarks/seed_spread.py --config configs/llmrouter.yaml --seeds 0 1 2 --run llmrouter-ft \
+      --set stage2.encoder=finetune --set stage2.scaling.cpus_per_worker=2
 """
 
 from __future__ import annotations
@@ -31,13 +34,13 @@ def run_dir(config: dict[str, Any], seed: int) -> Path:
     return base if seed == 0 else base.with_name(f"{base.name}-seed{seed}")
 
 
-def rebuild(config_path: Path, config: dict[str, Any], seed: int) -> None:
+def rebuild(config_path: Path, config: dict[str, Any], seed: int, overrides: list[str]) -> None:
     target = run_dir(config, seed)
     if seed != 0 and not target.exists() and run_dir(config, 0).exists():
         shutil.copytree(run_dir(config, 0), target)
     cmd = [sys.executable, "-m", "jobs.rebuild", "--config", str(config_path), "--set", f"stage2.seed={seed}"]
-    if seed != 0:
-        cmd += ["--set", f"run={target.name}"]
+    cmd += [arg for item in overrides for arg in ("--set", item)]
+    cmd += ["--set", f"run={target.name}"]
     subprocess.run(cmd, check=True)
 
 
@@ -67,11 +70,15 @@ def main() -> None:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--table-only", action="store_true", help="only print the table of runs already made")
+    parser.add_argument("--run", help="run name of seed 0 (default: the config's); seed s runs in <run>-seed<s>")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, repeatable")
     args = parser.parse_args()
     config = yaml.safe_load(args.config.read_text())
+    if args.run:
+        config["run"] = args.run
     if not args.table_only:
         for seed in args.seeds:
-            rebuild(args.config, config, seed)
+            rebuild(args.config, config, seed, args.set)
     print(table(config, args.seeds))
 
 

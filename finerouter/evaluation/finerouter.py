@@ -1,4 +1,5 @@
-"""FineRouter (stage 2) in the harness: the router bundle a rebuild wrote, scored on precomputed embeddings.
+"""FineRouter (stage 2) in the harness: the router bundle a rebuild wrote, scored on precomputed embeddings (or,
+for a bundle with its own fine-tuned encoder, on the split's prompts embedded with that encoder).
 
 Nothing is refitted here: the bundle was trained on train and calibrated on dev by the rebuild, so `fit` only loads
 it and checks that it routes over the same models. Ablations are the same bundle with parts switched off.
@@ -7,11 +8,31 @@ it and checks that it routes over the same models. Ablations are the same bundle
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from finerouter.evaluation.data import EvalData, Split
 from finerouter.evaluation.routers import Router
+
+
+class BundleEmbeddings:
+    """A split's embeddings for a bundle: the harness's (the embed stage's encoder) unless the bundle carries its
+    own fine-tuned encoder, which then embeds the split's prompts once for every router of that encoder (the
+    ablations are the same bundle)."""
+
+    _cache: ClassVar[dict[tuple[str, int], tuple[Split, np.ndarray]]] = {}
+
+    def __call__(self, router, split: Split) -> np.ndarray:
+        if not router.finetuned_encoder:
+            return split.emb
+        key = (router.encoder_name, id(split))
+        held = self._cache.get(key)
+        if held is None or held[0] is not split:
+            held = (split, router.embed(list(split.prompts["prompt"])))
+            self._cache[key] = held
+        return held[1]
+
 
 # name -> (alpha override, use task heads): alpha None = the bundle's dev-calibrated alpha
 VARIANTS: dict[str, tuple[float | None, bool]] = {
@@ -25,6 +46,7 @@ VARIANTS: dict[str, tuple[float | None, bool]] = {
 class BundleRouter(Router):
     def __init__(self, bundle_dir: Path, name: str = "finerouter", alpha: float | None = None, tasks: bool = True):
         self.bundle_dir, self.name, self.alpha, self.use_task_heads = Path(bundle_dir), name, alpha, tasks
+        self.embeddings = BundleEmbeddings()
 
     @classmethod
     def variant(cls, bundle_dir: Path, name: str) -> BundleRouter:
@@ -42,4 +64,5 @@ class BundleRouter(Router):
             )
 
     def scores(self, split: Split) -> np.ndarray:
-        return self.router.fused_scores(split.emb, alpha=self.alpha, use_task_heads=self.use_task_heads)
+        emb = self.embeddings(self.router, split)
+        return self.router.fused_scores(emb, alpha=self.alpha, use_task_heads=self.use_task_heads)

@@ -29,6 +29,7 @@ class SourceTaskRouter(Router):
 
     def fit(self, data: EvalData) -> None:
         from finerouter.discovery.tasks import build_tasks
+        from finerouter.evaluation.finerouter import BundleEmbeddings
         from finerouter.routing.bundle import BundleParts, read_bundle
         from finerouter.routing.calibrate import calibrate
         from finerouter.routing.router import Router as OnlineRouter
@@ -38,6 +39,11 @@ class SourceTaskRouter(Router):
         from finerouter.stages.artifacts import train_view
 
         bundle = read_bundle(self.run_dir / "bundle")
+        if bundle.meta.get("encoder", {}).get("mode") == "finetune":  # the bundle's heads read its encoder's space
+            from finerouter.stage2.data import load_stage2_run
+
+            data = load_stage2_run(self.run_dir)[0]
+        self.embeddings = BundleEmbeddings()
         view = train_view(self.run_dir)
         if list(view.prompt_ids) != list(data.train.prompts["prompt_id"]):
             raise ValueError("train prompts of the run and of the evaluation data differ")
@@ -86,10 +92,14 @@ class SourceTaskRouter(Router):
         tensors |= {f"estimator.{k}": v for k, v in est_state["model"].items()}
         tensors["priors"] = torch.as_tensor(tasks.priors, dtype=torch.float32)
         meta = {**bundle.meta, "task_ids": tasks.task_ids.tolist(), "threshold": threshold, "version": "source-tasks"}
-        parts = BundleParts(meta, tensors, tasks.frame)
-        cal = calibrate(parts, data.dev, data.model_cost, alpha="auto", tolerance=0.0, target_cost=None)
+        parts = BundleParts(meta, tensors, tasks.frame, bundle.extra_files)
+        objective = bundle.meta.get("calibration", {}).get("alpha_objective", "quality")  # as the bundle chose
+        # (bundles made before the objective was recorded chose by quality)
+        cal = calibrate(
+            parts, data.dev, data.model_cost, alpha="auto", tolerance=0.0, target_cost=None, alpha_objective=objective
+        )
         parts.meta["alpha"] = cal["alpha"]
         self.router = OnlineRouter(parts)
 
     def scores(self, split: Split) -> np.ndarray:
-        return self.router.fused_scores(split.emb)
+        return self.router.fused_scores(self.embeddings(self.router, split))

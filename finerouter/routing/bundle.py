@@ -5,6 +5,8 @@
     weights.safetensors   classifier.{W,u,b}, estimator.* (adapter, model embeddings, general and task heads,
                           slot table), priors (stage-1 prior per task and model, by `prior`; last row = no task)
     tasks.parquet         the discovered tasks: task_id, size, summary, candidates, prior, ...
+    encoder/              only with `stage2.encoder: finetune`: the fine-tuned sentence encoder (a
+                          sentence-transformers directory); bundle.json's encoder entry then names it
 
 `write_bundle(run_dir, out_dir)` builds one from a completed rebuild (stages train_classifier and train_router).
 """
@@ -36,6 +38,7 @@ CLASSIFIER_WEIGHTS = "train_classifier/classifier.safetensors"
 CLASSIFIER_META = "train_classifier/classifier.json"
 ESTIMATOR_WEIGHTS = "train_router/estimator.safetensors"
 ESTIMATOR_META = "train_router/estimator.json"
+EXTRA_DIRS = ("encoder",)  # directories a bundle may carry, by name
 
 
 @dataclass
@@ -43,7 +46,7 @@ class BundleParts:
     meta: dict[str, Any]
     tensors: dict[str, torch.Tensor]
     tasks: pd.DataFrame
-    extra_files: dict[str, Path] = field(default_factory=dict)
+    extra_files: dict[str, Path] = field(default_factory=dict)  # name in the bundle (one of EXTRA_DIRS) -> source
 
 
 def save_bundle(parts: BundleParts, out_dir: str | Path) -> Path:
@@ -60,6 +63,13 @@ def save_bundle(parts: BundleParts, out_dir: str | Path) -> Path:
     meta = {k: v for k, v in parts.meta.items() if k not in ("version", "created")}
     digest = hashlib.sha256((scratch / WEIGHTS_FILE).read_bytes())
     digest.update((scratch / TASKS_FILE).read_bytes())
+    for name, source in sorted(parts.extra_files.items()):
+        if name not in EXTRA_DIRS:
+            raise ValueError(f"a bundle carries only {', '.join(EXTRA_DIRS)}, not {name!r}")
+        shutil.copytree(source, scratch / name)
+        for file in sorted(p for p in (scratch / name).rglob("*") if p.is_file()):
+            digest.update(str(file.relative_to(scratch)).encode())
+            digest.update(file.read_bytes())
     content = {k: v for k, v in meta.items() if k != "source_run"}  # where it was built is recorded, not hashed
     digest.update(json.dumps(content, sort_keys=True, default=str).encode())
     meta = {
@@ -86,23 +96,26 @@ def read_bundle(path: str | Path) -> BundleParts:
         raise DataError(
             f"bundle {str(root)!r} has format {meta.get('format')!r}; this FineRouter reads format {FORMAT}"
         )
-    return BundleParts(meta, load_file(root / WEIGHTS_FILE), pd.read_parquet(root / TASKS_FILE))
+    extra = {name: root / name for name in EXTRA_DIRS if (root / name).is_dir()}
+    encoder = meta.get("encoder", {})
+    if encoder.get("mode") == "finetune" and encoder.get("name") not in extra:
+        raise DataError(f"bundle {str(root)!r} routes with a fine-tuned encoder but has no {encoder.get('name')}/")
+    return BundleParts(meta, load_file(root / WEIGHTS_FILE), pd.read_parquet(root / TASKS_FILE), extra)
 
 
 def write_bundle(
     run_dir: str | Path, out_dir: str | Path, *, alpha: float | str | None = None, tolerance: float | None = None,
     target_cost: float | None = None, name: str | None = None, prior: PriorSettings | None = None,
-    routing_threshold: float | str | None = None,
+    routing_threshold: float | str | None = None, alpha_objective: str | None = None,
 ) -> Path:  # fmt: skip
     """A bundle from a completed rebuild (stages train_classifier and train_router). alpha / tolerance /
-    target_cost / name / prior / routing_threshold default to the `stage2` config defaults; alpha 'auto' and
-    target_cost are calibrated on the dev split (never on test)."""
+    target_cost / name / prior / routing_threshold / alpha_objective default to the `stage2` config defaults;
+    alpha 'auto' and target_cost are calibrated on the dev split (never on test)."""
     from safetensors.torch import load_file
 
-    from finerouter.evaluation.data import load_run
     from finerouter.routing.calibrate import calibrate
     from finerouter.stage2.config import Stage2Config
-    from finerouter.stage2.data import load_task_set, stage1_priors
+    from finerouter.stage2.data import FINETUNED_ENCODER, load_stage2_run, stage1_priors
 
     run = Path(run_dir)
     for needed in (CLASSIFIER_WEIGHTS, CLASSIFIER_META, ESTIMATOR_WEIGHTS, ESTIMATOR_META):
@@ -111,8 +124,7 @@ def write_bundle(
     cls_meta = json.loads((run / CLASSIFIER_META).read_text())
     est_meta = json.loads((run / ESTIMATOR_META).read_text())
     defaults = Stage2Config()
-    data = load_run(run)
-    tasks = load_task_set(run, data)
+    data, tasks = load_stage2_run(run)
     tensors = {f"classifier.{k}": v for k, v in load_file(run / CLASSIFIER_WEIGHTS).items()}
     tensors |= {f"estimator.{k}": v for k, v in load_file(run / ESTIMATOR_WEIGHTS).items()}
     prior = defaults.prior if prior is None else prior
@@ -140,12 +152,14 @@ def write_bundle(
         "classifier_dev": cls_meta["dev"],
         "added_models": [],
     }
-    parts = BundleParts(meta, tensors, tasks.frame)
+    extra = {"encoder": run / FINETUNED_ENCODER} if meta["encoder"].get("mode") == "finetune" else {}
+    parts = BundleParts(meta, tensors, tasks.frame, extra)
     meta["calibration"] = calibrate(
         parts, data.dev, data.model_cost,
         alpha=defaults.alpha if alpha is None else alpha,
         tolerance=defaults.cost.tolerance if tolerance is None else tolerance,
         target_cost=defaults.cost.target_cost if target_cost is None else target_cost,
+        alpha_objective=alpha_objective or defaults.alpha_objective,
     )  # fmt: skip
     meta["alpha"] = meta["calibration"]["alpha"]
     meta["tolerance"] = meta["calibration"]["tolerance"]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from finerouter.errors import InvalidRequestError
+from finerouter.errors import DataError, InvalidRequestError
 from finerouter.routing.bundle import BundleParts, read_bundle
 from finerouter.routing.decision import RouteDecision
 from finerouter.stage2.models import NO_TASK, MoEQualityEstimator, TaskClassifier
@@ -42,6 +42,16 @@ def fuse(estimate: np.ndarray, prior: np.ndarray, alpha: float, allowed: np.ndar
     return alpha * minmax(estimate, allowed) + (1.0 - alpha) * minmax(prior, allowed)
 
 
+def _encoder_name(encoder: dict[str, Any], carried: dict[str, Path]) -> str:
+    """What `encode` loads: the embed stage's encoder by name, or the fine-tuned copy inside the bundle."""
+    mode = encoder.get("mode", "frozen")
+    if mode == "frozen":
+        return str(encoder["name"])
+    if mode == "finetune" and encoder.get("name") in carried:
+        return str(carried[encoder["name"]].resolve())
+    raise DataError(f"bundle encoder {encoder!r}: valid modes are frozen and finetune (with the encoder directory)")
+
+
 class Router:
     """`encoder_dtype` bfloat16 runs the prompt encoder in bfloat16 (faster on CPUs with AVX512-BF16/AMX; the
     bundle's heads still see float32 embeddings); float32 reproduces the rebuild's embeddings exactly.
@@ -59,6 +69,7 @@ class Router:
         self.encoder_dtype = encoder_dtype
         self.encoder_runtime = encoder_runtime
         meta, tensors = parts.meta, parts.tensors
+        self.encoder_name = _encoder_name(meta.get("encoder", {}), parts.extra_files)
         self.meta = meta
         self.version: str = meta["version"]
         self.models: list[str] = list(meta["models"])
@@ -91,10 +102,12 @@ class Router:
     def embed(self, prompts: Sequence[str]) -> np.ndarray:
         from finerouter.embed.encoder import encode
 
-        enc = self.meta["encoder"]
-        if enc.get("mode", "frozen") != "frozen":
-            raise NotImplementedError(f"bundles with encoder mode {enc.get('mode')!r} are not supported yet")
-        return encode(list(prompts), enc["name"], dtype=self.encoder_dtype, runtime=self.encoder_runtime)
+        return encode(list(prompts), self.encoder_name, dtype=self.encoder_dtype, runtime=self.encoder_runtime)
+
+    @property
+    def finetuned_encoder(self) -> bool:
+        """Whether the bundle carries its own fine-tuned encoder (the embed stage's embeddings do not fit it)."""
+        return self.meta.get("encoder", {}).get("mode") == "finetune"
 
     @torch.no_grad()
     def analyse(self, emb: np.ndarray, *, use_task_heads: bool = True) -> Analysis:

@@ -180,4 +180,4 @@ def _merge(
         revision=int(meta.get("revision", 1)) + 1,
         parent_version=meta["version"],
     )
-    return BundleParts(meta, t, tasks)
+    return BundleParts(meta, t, tasks, parts.extra_files)

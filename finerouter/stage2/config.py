@@ -64,6 +64,20 @@ class EstimatorSettings(_Strict):
     )
 
 
+class FinetuneSettings(_Strict):
+    """`stage2.encoder: finetune`: the sentence encoder is trained under a quality regression (MSE over every
+    model's outcome, through the estimator's general part) before stage 2, which then sees its embeddings."""
+
+    epochs: int = Field(3, ge=1, description="maximum epochs over the train prompts")
+    batch_size: int = Field(32, ge=1)
+    encoder_lr: float = Field(2e-5, gt=0, description="learning rate of the encoder's weights")
+    lr: float = Field(1e-3, gt=0, description="learning rate of the regression head trained with it")
+    weight_decay: float = Field(0.01, ge=0)
+    patience: int = Field(1, ge=1, description="epochs without a better dev loss before stopping")
+    max_length: int = Field(128, ge=8, description="tokens per prompt in training (longer prompts are truncated)")
+    checkpoint_every: int = Field(1, ge=1, description="epochs between checkpoints (and at the end)")
+
+
 class CostSettings(_Strict):
     tolerance: float = Field(0.0, ge=0, description="default tau: cheapest model within tau of the best fused score")
     target_cost: float | None = Field(
@@ -84,11 +98,20 @@ class PriorSettings(_Strict):
 
 class Stage2Config(_Strict):
     encoder: Literal["frozen", "finetune"] = Field(
-        "frozen", description="frozen: the embed stage's embeddings (CPU default); finetune: train the encoder (GPU)"
+        "frozen",
+        description="frozen: the embed stage's embeddings (the CPU default); finetune: stage finetune_encoder trains "
+        "a copy of the encoder first and stage 2 (and the bundle) use it (GPU workers advised; CPU works, slowly)",
     )
+    finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
     seed: int = 0
     alpha: float | Literal["auto"] = Field(
         "auto", description="weight of stage 2 against the stage-1 prior; 'auto' picks the best on dev"
+    )
+    alpha_objective: Literal["aiq", "quality"] = Field(
+        "aiq",
+        description="what alpha 'auto' maximises on dev: AIQ of the willingness (lambda) curve, a whole cost-quality "
+        "curve, or quality at tolerance 0, one point of it (held out on dev, aiq chose better alphas on LLMRouter and "
+        "MMLU-Pro: benchmarks/alpha_rule_cv.py, docs/results.md)",
     )
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     estimator: EstimatorSettings = Field(default_factory=EstimatorSettings)
@@ -115,10 +138,5 @@ class Stage2Config(_Strict):
         if isinstance(self.routing_threshold, float) and not 0.0 <= self.routing_threshold <= 1.0:
             raise ValueError(
                 f"stage2.routing_threshold must be in [0, 1] or 'classifier', got {self.routing_threshold}"
-            )
-        if self.encoder == "finetune" and not self.scaling.use_gpu:
-            raise ValueError(
-                "stage2.encoder: finetune trains the sentence encoder and needs GPU workers: set "
-                "stage2.scaling.use_gpu: true (and GPUs in the Ray cluster), or use stage2.encoder: frozen on CPU"
             )
         return self

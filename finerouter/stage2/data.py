@@ -141,3 +141,36 @@ def tune_threshold(probs: np.ndarray, labels: np.ndarray, thresholds: list[float
             best_t, best = t, {"accuracy": acc, "no_task_rate": float((pred == -1).mean())}
     assert best is not None
     return best_t, best
+
+
+FINETUNE_DIR = "finetune_encoder"
+ENCODER_META = f"{FINETUNE_DIR}/encoder.json"
+FINETUNED_ENCODER = f"{FINETUNE_DIR}/encoder"
+FINETUNED_PROMPT_EMB = f"{FINETUNE_DIR}/prompt_embeddings.npy"
+FINETUNED_PROMPT_IDS = f"{FINETUNE_DIR}/prompt_ids.parquet"
+FINETUNED_TASK_EMB = f"{FINETUNE_DIR}/task_embeddings.npy"
+
+
+def stage2_encoder(run_dir: Path) -> dict:
+    """What stage 2 embeds with: {'mode': 'frozen', ...} (the embed stage's encoder) or {'mode': 'finetune', ...}
+    (the finetune_encoder stage's copy); frozen for a run made before that stage existed."""
+    import json
+
+    path = run_dir / ENCODER_META
+    return json.loads(path.read_text()) if path.is_file() else {"mode": "frozen"}
+
+
+def load_stage2_run(run_dir: Path) -> tuple[EvalData, TaskSet]:
+    """The splits and tasks as stage 2 sees them: prompt and task-summary embeddings from the fine-tuned encoder
+    when `stage2.encoder: finetune`, else the embed and tasks stages' own."""
+    from finerouter.evaluation.data import load_eval_data, load_run
+    from finerouter.stages.artifacts import TASKS, load_table
+
+    if stage2_encoder(run_dir)["mode"] != "finetune":
+        data = load_run(run_dir)
+        return data, load_task_set(run_dir, data)
+    ids = pd.read_parquet(run_dir / FINETUNED_PROMPT_IDS)["prompt_id"].to_numpy()
+    data = load_eval_data(load_table(run_dir), np.load(run_dir / FINETUNED_PROMPT_EMB), ids)
+    tasks = load_tasks(pd.read_parquet(run_dir / TASKS), np.load(run_dir / FINETUNED_TASK_EMB), data.models,
+                       data.train.quality)  # fmt: skip
+    return data, tasks

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from finerouter.stage2.config import ScalingSettings
+from finerouter.stage2.finetune import train_encoder
 from finerouter.stage2.session import LocalSession, RayTrainSession, load_checkpoint_state
 from finerouter.stage2.training import train_classifier, train_estimator
 
 if TYPE_CHECKING:
     from finerouter.config import FaultToleranceConfig
 
-LOOPS = {"classifier": train_classifier, "estimator": train_estimator}
+LOOPS = {"classifier": train_classifier, "estimator": train_estimator, "encoder": train_encoder}
 log = logging.getLogger("finerouter.stage2.train")
 
 

@@ -20,22 +20,26 @@ from torch import nn
 from finerouter.stage2.models import MoEQualityEstimator, TaskClassifier
 
 LossFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+Batching = Callable[[torch.Tensor, torch.Generator], list[torch.Tensor]]
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return ((pred - torch.nan_to_num(target)) ** 2 * mask).sum() / mask.sum().clamp(min=1)
 
 
-def _run_phase(
+def run_phase(
     phase: str, model: nn.Module, session: Any, n: int, batch_loss: LossFn, dev_loss: Callable[[nn.Module], float],
-    settings: dict[str, Any], seed: int, state: dict[str, Any],
+    settings: dict[str, Any], seed: int, state: dict[str, Any], groups: list[dict[str, Any]] | None = None,
+    batching: Batching | None = None,
 ) -> None:  # fmt: skip
-    """Epochs of one phase over the trainable parameters of `model`; `state` is the checkpointed run state."""
+    """Epochs of one phase over the trainable parameters of `model` (or over optimizer parameter `groups` with
+    their own learning rates); `state` is the checkpointed run state. `batching` cuts an epoch's shuffled rows
+    into batches (default: consecutive runs of `batch_size`)."""
     if phase in state["completed"]:
         return
     trainable = [p for p in model.parameters() if p.requires_grad]
     wrapped = session.prepare(model)
-    optimizer = torch.optim.AdamW(trainable, lr=settings["lr"], weight_decay=settings["weight_decay"])
+    optimizer = torch.optim.AdamW(groups or trainable, lr=settings["lr"], weight_decay=settings["weight_decay"])
     progress = state.get("progress") if state.get("phase") == phase else None
     start, best, best_state, bad = 0, float("inf"), None, 0
     if progress is not None:
@@ -56,7 +60,8 @@ def _run_phase(
         order = torch.randperm(n, generator=generator)[:usable][session.world_rank :: session.world_size]
         wrapped.train()
         total, batches = 0.0, 0
-        for batch in order.split(settings["batch_size"]):
+        chunks = batching(order, generator) if batching else order.split(settings["batch_size"])
+        for batch in chunks:
             loss = batch_loss(wrapped, batch)
             optimizer.zero_grad()
             loss.backward()
@@ -91,7 +96,7 @@ def _tensor(array: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tens
     return torch.as_tensor(np.asarray(array)).to(dtype)
 
 
-def _new_state(session: Any) -> dict[str, Any]:
+def new_state(session: Any) -> dict[str, Any]:
     restored = session.restore()
     return restored if restored is not None else {"completed": [], "phase": None, "progress": None, "model": None}
 
@@ -101,7 +106,7 @@ def train_classifier(data: dict[str, np.ndarray], settings: dict[str, Any], sess
     torch.manual_seed(seed)
     device = session.device
     model = TaskClassifier(data["task_vectors"], input_dim=data["x"].shape[1]).to(device)
-    state = _new_state(session)
+    state = new_state(session)
     if state["model"] is not None:
         model.load_state_dict(state["model"])
     x, x_dev = _tensor(data["x"]).to(device), _tensor(data["x_dev"]).to(device)
@@ -115,7 +120,7 @@ def train_classifier(data: dict[str, np.ndarray], settings: dict[str, Any], sess
     def dev_loss(module: nn.Module) -> float:
         return float(bce(module(x_dev), target_dev))
 
-    _run_phase("classifier", model, session, len(x), batch_loss, dev_loss, settings, seed, state)
+    run_phase("classifier", model, session, len(x), batch_loss, dev_loss, settings, seed, state)
     return state
 
 
@@ -148,7 +153,7 @@ def train_estimator(
         "model_dim": settings["model_dim"], "hidden": settings["hidden"], "dropout": settings["dropout"],
     }  # fmt: skip
     model = build_estimator(dims, data["slot_table"]).to(device)
-    state = _new_state(session)
+    state = new_state(session)
     state["dims"] = dims
     if state["model"] is not None:
         model.load_state_dict(state["model"])
@@ -169,7 +174,7 @@ def train_estimator(
 
     for p in model.task_heads.parameters():
         p.requires_grad_(False)
-    _run_phase("general", model, session, len(x), general_loss, general_dev, _phase(settings, "lr"), seed, state)
+    run_phase("general", model, session, len(x), general_loss, general_dev, _phase(settings, "lr"), seed, state)
 
     # Phase 2: only prompts with a task head to train; shared parts frozen.
     with_heads = torch.nonzero((model.slot_table[task.clamp(min=0)] >= 0).any(dim=1) & (task >= 0)).squeeze(1)
@@ -190,7 +195,7 @@ def train_estimator(
         def full_dev(module: nn.Module) -> float:
             return float(masked_mse(module(x_dev, task_dev)[0], y_dev, seen_dev))
 
-        _run_phase(
+        run_phase(
             "tasks", model, session, len(with_heads), task_loss, full_dev, _phase(settings, "task_lr"), seed, state
         )
     return state

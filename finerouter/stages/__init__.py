@@ -9,6 +9,7 @@ from finerouter.stages.describe import DescribeStage
 from finerouter.stages.discovery import CommunitiesStage, GraphStage, KnnStage, PreferencesStage
 from finerouter.stages.embed import EmbedStage
 from finerouter.stages.evaluate import EvaluateStage
+from finerouter.stages.finetune import FinetuneEncoderStage
 from finerouter.stages.generate import GenerateStage, ScoreStage
 from finerouter.stages.ingest import ImportStage
 from finerouter.stages.publish import PublishStage
@@ -34,6 +35,7 @@ def default_stages(config: RebuildConfig | None = None) -> list[Stage]:
         CommunitiesStage(),
         TasksStage(),
         TaskReportStage(),
+        FinetuneEncoderStage(config),
         TrainClassifierStage(),
         TrainRouterStage(),
         BundleStage(),

@@ -9,23 +9,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from finerouter.errors import ConfigError
 from finerouter.pipeline.stage import Stage, StageContext
 
 if TYPE_CHECKING:
     from finerouter.config import RebuildConfig
 
-STAGE2_INPUTS = ("import", "embed", "tasks")
+STAGE2_INPUTS = ("import", "embed", "tasks", "finetune_encoder")
 
 
-def _check_encoder(config: RebuildConfig) -> None:
-    if config.stage2.encoder != "frozen":
-        raise ConfigError(
-            "stage2.encoder: finetune is not built yet; use stage2.encoder: frozen (the embed stage's embeddings)"
-        )
-
-
-def _ray_train(ctx: StageContext, stage: Stage, kind: str, data: dict, settings: dict) -> dict[str, Any]:
+def ray_train(ctx: StageContext, stage: Stage, kind: str, data: dict, settings: dict) -> dict[str, Any]:
     from finerouter.pipeline.runner import stage_key
     from finerouter.stage2.ray_runner import train_on_ray
 
@@ -61,21 +53,24 @@ class TrainClassifierStage(Stage):
         }
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        from finerouter.evaluation.data import load_run
-        from finerouter.stage2.data import load_task_set, propagate_labels, train_labels, tune_threshold
+        from finerouter.stage2.data import (
+            load_stage2_run,
+            propagate_labels,
+            stage2_encoder,
+            train_labels,
+            tune_threshold,
+        )
         from finerouter.stage2.models import TaskClassifier
 
-        _check_encoder(ctx.config)
         settings = ctx.config.stage2.classifier
-        data = load_run(ctx.run_dir)
-        tasks = load_task_set(ctx.run_dir, data)
+        data, tasks = load_stage2_run(ctx.run_dir)
         labels = train_labels(ctx.run_dir, data, tasks)
         dev_labels = propagate_labels(data.train.emb, labels, data.dev.emb, settings.dev_label_k)
         arrays = {
             "x": data.train.emb, "labels": labels, "x_dev": data.dev.emb, "labels_dev": dev_labels,
             "task_vectors": tasks.vectors,
         }  # fmt: skip
-        state = _ray_train(ctx, self, "classifier", arrays, settings.model_dump())
+        state = ray_train(ctx, self, "classifier", arrays, settings.model_dump())
         model = TaskClassifier(tasks.vectors, input_dim=data.train.emb.shape[1])
         model.load_state_dict(state["model"])
         with torch.no_grad():
@@ -93,7 +88,7 @@ class TrainClassifierStage(Stage):
             "threshold": threshold,
             "tasks": tasks.n_tasks,
             "task_ids": tasks.task_ids.tolist(),
-            "encoder": {"mode": "frozen", "name": ctx.config.embed.encoder, "dim": int(data.train.emb.shape[1])},
+            "encoder": _encoder_reference(stage2_encoder(ctx.run_dir), ctx.config, int(data.train.emb.shape[1])),
             "dev": dev_metrics,
             "dev_labels": f"majority task of the {settings.dev_label_k} nearest train prompts",
             "train": train_metrics,
@@ -103,6 +98,13 @@ class TrainClassifierStage(Stage):
         _save(ctx.out_dir, "classifier", dict(model.state_dict()), meta)
         ctx.log.info("classifier: %d tasks, threshold %.2f, dev %s", tasks.n_tasks, threshold, dev_metrics)
         return {"tasks": tasks.n_tasks, "threshold": threshold, "dev": dev_metrics, "train": train_metrics}
+
+
+def _encoder_reference(used: dict[str, Any], config: RebuildConfig, dim: int) -> dict[str, Any]:
+    """The bundle's encoder entry: the embed stage's encoder by name, or the fine-tuned copy the bundle carries."""
+    if used["mode"] == "finetune":
+        return {"mode": "finetune", "name": used["name"], "base": used["base"], "dim": dim}
+    return {"mode": "frozen", "name": config.embed.encoder, "dim": dim}
 
 
 def relabel(run_dir: Path, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -129,16 +131,13 @@ class TrainRouterStage(Stage):
         return {"estimator": s.estimator.model_dump(), "seed": s.seed, "encoder": s.encoder}
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        from finerouter.evaluation.data import load_run
-        from finerouter.stage2.data import load_task_set
+        from finerouter.stage2.data import load_stage2_run
         from finerouter.stage2.models import slot_table_for
         from finerouter.stage2.training import build_estimator
 
-        _check_encoder(ctx.config)
         cfg = ctx.config.stage2
         settings = cfg.estimator
-        data = load_run(ctx.run_dir)
-        tasks = load_task_set(ctx.run_dir, data)
+        data, tasks = load_stage2_run(ctx.run_dir)
         task, _ = relabel(ctx.run_dir, data.train.emb)
         task_dev, _ = relabel(ctx.run_dir, data.dev.emb)
         counts = np.bincount(task[task >= 0], minlength=tasks.n_tasks)
@@ -148,7 +147,7 @@ class TrainRouterStage(Stage):
             "x": data.train.emb, "quality": data.train.quality, "task": task, "x_dev": data.dev.emb,
             "quality_dev": data.dev.quality, "task_dev": task_dev, "slot_table": slots,
         }  # fmt: skip
-        state = _ray_train(ctx, self, "estimator", arrays, settings.model_dump())
+        state = ray_train(ctx, self, "estimator", arrays, settings.model_dump())
         model = build_estimator(state["dims"], slots)
         model.load_state_dict(state["model"])
         meta = {
@@ -169,13 +168,13 @@ class TrainRouterStage(Stage):
 class BundleStage(Stage):
     name = "bundle"
     inputs = (*STAGE2_INPUTS, "train_classifier", "train_router")
-    version = 2  # 2: stage2.prior and stage2.routing_threshold, recorded in bundle.json
+    version = 3  # 2: stage2.prior and stage2.routing_threshold, recorded in bundle.json; 3: dev AIQ per alpha
 
     def config_key(self, config: RebuildConfig) -> Any:
         s = config.stage2
         return {
             "alpha": s.alpha, "cost": s.cost.model_dump(), "name": s.bundle_name, "prior": s.prior.model_dump(),
-            "routing_threshold": s.routing_threshold,
+            "routing_threshold": s.routing_threshold, "alpha_objective": s.alpha_objective,
         }  # fmt: skip
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
@@ -186,6 +185,7 @@ class BundleStage(Stage):
         write_bundle(
             ctx.run_dir, ctx.out_dir / "_b", alpha=s.alpha, tolerance=s.cost.tolerance, target_cost=s.cost.target_cost,
             name=s.bundle_name, prior=s.prior, routing_threshold=s.routing_threshold,
+            alpha_objective=s.alpha_objective,
         )  # fmt: skip
         for item in (ctx.out_dir / "_b").iterdir():
             item.rename(ctx.out_dir / item.name)

@@ -11,6 +11,8 @@ import pytest
 
 from finerouter.config import load_config
 from finerouter.errors import FineRouterError
+from finerouter.routing.router import Router
+from finerouter.stages.artifacts import load_table
 from jobs.rebuild import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,6 +44,7 @@ STAGES = [
     "communities",
     "tasks",
     "task_report",
+    "finetune_encoder",  # stage2.encoder: frozen: records that stage 2 uses the embed stage's embeddings
     "train_classifier",
     "train_router",
     "bundle",
@@ -69,8 +72,6 @@ def test_demo_rebuild_runs_then_skips_then_reruns_what_changed(tmp_path: Path, r
     assert "backend `prompt`, no LLM" in (run / "task_report/task_report.md").read_text()
     results = json.loads((run / "evaluate/results.json").read_text())
     assert {"knn", "finerouter-stage1", "random", "finerouter", "finerouter-general"} <= set(results["routers"])
-    from finerouter.routing.router import Router
-
     assert Router.load(run / "bundle").version == results["bundle"]
     assert (run / "evaluate/report.md").exists() and (run / "evaluate/pareto.png").exists()
     from finerouter.pipeline.publish import latest
@@ -86,6 +87,22 @@ def test_demo_rebuild_runs_then_skips_then_reruns_what_changed(tmp_path: Path, r
     assert ran[0] == "knn" and "embed" not in ran and "import" not in ran
     summary = json.loads((run / "summary.json").read_text())
     assert [s["name"] for s in summary["stages"]] == STAGES
+
+    # A fine-tuned encoder: stage 1 is reused; stage 2, the bundle and the evaluation move to its embeddings.
+    tuned = main(demo_config(tmp_path, publish, "discovery.knn.k=8", "stage2.encoder=finetune",
+                             "stage2.finetune.epochs=1"))  # fmt: skip
+    assert [o.name for o in tuned if o.status == "ran"] == STAGES[STAGES.index("finetune_encoder") :]
+    encoder = json.loads((run / "finetune_encoder/encoder.json").read_text())
+    assert encoder["mode"] == "finetune" and encoder["epochs"] == 1 and encoder["dim"] == 384
+    tuned_emb = np.load(run / "finetune_encoder/prompt_embeddings.npy")
+    assert tuned_emb.shape == (400, 384) and not np.allclose(tuned_emb, np.load(run / "embed/prompt_embeddings.npy"))
+    router = Router.load(run / "bundle")
+    assert router.finetuned_encoder and (run / "bundle/encoder/model.safetensors").is_file()
+    ids = pd.read_parquet(run / "finetune_encoder/prompt_ids.parquet")
+    prompts = load_table(run).prompts.set_index("prompt_id").loc[ids["prompt_id"][:3], "prompt"].tolist()
+    np.testing.assert_allclose(router.embed(prompts), tuned_emb[:3], atol=1e-5)
+    results = json.loads((run / "evaluate/results.json").read_text())
+    assert results["bundle"] == router.version and "finerouter" in results["routers"]
 
 
 def test_llmrouter_rebuild(tmp_path: Path, shared_data: Path) -> None:

@@ -87,6 +87,29 @@ def test_invalid_requests_name_the_problem(bundle) -> None:
         router.task(99)
 
 
+def test_a_bundle_carries_its_fine_tuned_encoder(bundle, tmp_path) -> None:
+    import shutil
+
+    from finerouter.embed.encoder import encode, local_model_dir
+    from finerouter.errors import DataError
+    from finerouter.routing.bundle import save_bundle
+
+    parts = read_bundle(bundle)
+    assert parts.extra_files == {} and not Router(parts).finetuned_encoder
+    parts.meta["encoder"] = {"mode": "finetune", "name": "encoder", "base": "minilm", "dim": 384}
+    parts.extra_files = {"encoder": local_model_dir("minilm")}  # stands in for a fine-tuned copy
+    out = save_bundle(parts, tmp_path / "tuned")
+    router = Router.load(out)
+    assert router.finetuned_encoder and (out / "encoder/model.safetensors").is_file()
+    assert router.encoder_name == str((out / "encoder").resolve()) and router.version != Router.load(bundle).version
+    texts = ["What is 2 + 2?", "Translate 'cat' into French."]
+    np.testing.assert_array_equal(router.embed(texts), encode(texts, "minilm"))
+    assert [d.model for d in router.route(texts)] == [d.model for d in Router.load(bundle).route(texts)]
+    shutil.rmtree(out / "encoder")
+    with pytest.raises(DataError, match="routes with a fine-tuned encoder but has no encoder/"):
+        read_bundle(out)
+
+
 def test_route_text_with_the_encoder(bundle) -> None:
     decisions = Router.load(bundle).route(["What is 2 + 2?", "Translate 'cat' into French."], tolerance=0.05)
     assert [type(d.confidence) for d in decisions] == [float, float]
@@ -155,3 +178,21 @@ def test_cli_route_prints_the_decision(bundle, capsys) -> None:
     assert decision["model"] in Router.load(bundle).models and decision["bundle_version"].startswith("test-r1-")
     assert main(["route", "--bundle", str(bundle), "hello", "--models", "nope"]) == 2
     assert "unknown model(s) ['nope']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("objective", ["quality", "aiq"])
+def test_alpha_auto_maximises_the_chosen_dev_objective(run, bundle, objective) -> None:
+    from finerouter.routing.calibrate import calibrate
+    from tests.routing.factory import _subset
+
+    parts = read_bundle(bundle)
+    data = _subset(run.data, [run.data.models.index(m) for m in parts.meta["models"]])
+    cal = calibrate(parts, data.dev, data.model_cost, alpha="auto", tolerance=0.0, target_cost=None,
+                    alpha_objective=objective)  # fmt: skip
+    best = max(row[objective] for row in cal["alpha_sweep"])
+    chosen = next(row for row in cal["alpha_sweep"] if row["alpha"] == cal["alpha"])
+    assert chosen[objective] == pytest.approx(best, abs=1e-9) and cal["alpha_objective"] == objective
+    assert all(0.0 <= row["aiq"] <= 1.0 for row in cal["alpha_sweep"])
+    with pytest.raises(ConfigError, match="alpha objective 'cost' is not supported; valid: quality, aiq"):
+        calibrate(parts, data.dev, data.model_cost, alpha="auto", tolerance=0.0, target_cost=None,
+                  alpha_objective="cost")  # fmt: skip

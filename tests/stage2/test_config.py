@@ -16,11 +16,18 @@ def test_defaults_are_the_cpu_path() -> None:
     assert s2.scaling.resources_per_worker() == {"CPU": 1.0}
 
 
+def test_finetune_runs_on_the_declared_workers() -> None:
+    cfg = load_config(None, [*BASE, "stage2.encoder=finetune", "stage2.finetune.epochs=2"]).stage2
+    assert cfg.encoder == "finetune" and cfg.finetune.epochs == 2 and not cfg.scaling.use_gpu
+
+
 def test_bad_stage2_values_name_the_problem() -> None:
     with pytest.raises(ConfigError, match=r"stage2.alpha must be in \[0, 1\] or 'auto'"):
         load_config(None, [*BASE, "stage2.alpha=1.5"])
-    with pytest.raises(ConfigError, match=r"stage2.encoder: finetune .* needs GPU workers"):
-        load_config(None, [*BASE, "stage2.encoder=finetune"])
+    with pytest.raises(ConfigError, match=r"stage2\.encoder: Input should be 'frozen' or 'finetune'"):
+        load_config(None, [*BASE, "stage2.encoder=tuned"])
+    with pytest.raises(ConfigError, match=r"stage2\.finetune\.encoder_lr"):
+        load_config(None, [*BASE, "stage2.encoder=finetune", "stage2.finetune.encoder_lr=0"])
     with pytest.raises(ConfigError, match=r"stage2\.scaling\.num_workers"):
         load_config(None, [*BASE, "stage2.scaling.num_workers=0"])
     with pytest.raises(ConfigError, match=r"stage2\.estimator\.hiddn: Extra inputs are not permitted"):
