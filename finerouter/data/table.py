@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +77,10 @@ class RoutingTable:
         for name, c in counts.items():
             if c["in"] != c["kept"] + c["rejected"]:
                 raise AssertionError(f"{name} counts do not reconcile: {c}")
+        # No timestamp: the same import writes the same bytes, so re-importing touched but unchanged sources does
+        # not make every later stage run again (their keys hold the table's content fingerprint).
         manifest = {
             "format_version": FORMAT_VERSION,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "origin": origin,
             "counts": counts,
             "source_rejected": int(rejected_by_table.get("source", 0)),

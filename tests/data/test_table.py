@@ -83,6 +83,17 @@ def test_save_load_round_trip(tmp_path, messy: RawTable) -> None:
     assert len(loaded.rejected) == len(table.rejected)
 
 
+def test_the_same_import_saves_the_same_bytes(tmp_path, messy: RawTable) -> None:
+    import time
+
+    from finerouter.pipeline.fingerprint import fingerprint_tree
+
+    RoutingTable.build(messy).save(tmp_path / "a")
+    time.sleep(1.1)  # a wall-clock field at second resolution would differ
+    RoutingTable.build(messy).save(tmp_path / "b")
+    assert fingerprint_tree(tmp_path / "a") == fingerprint_tree(tmp_path / "b")
+
+
 def test_load_rejects_tampered_or_missing_tables(tmp_path, messy: RawTable) -> None:
     with pytest.raises(DataError, match="does not exist"):
         RoutingTable.load(tmp_path / "nope")

@@ -106,12 +106,21 @@ def test_demo_rebuild_runs_then_skips_then_reruns_what_changed(tmp_path: Path, r
 
 
 def test_llmrouter_rebuild(tmp_path: Path, shared_data: Path) -> None:
+    import os
+    import shutil
+
+    source = shutil.copytree(shared_data / "llmrouter", tmp_path / "source")  # a copy, so it can be touched
     cfg = load_config(
-        REPO / "configs/llmrouter.yaml",
-        [f"artifacts_dir={tmp_path}", f"data.sources=[{shared_data / 'llmrouter'}]"],
+        REPO / "configs/llmrouter.yaml", [f"artifacts_dir={tmp_path / 'artifacts'}", f"data.sources=[{source}]"]
     )
     stats = {o.name: o for o in main(cfg, until=["stats"])}["stats"].stats
     assert stats["test"]["best_single"]["model"] == "llama-3.1-nemotron-51b-instruct"
+    # Touched but unchanged sources (a fresh checkout or copy): import runs again, writes the same table, and the
+    # stages after it are not redone.
+    for file in (p for p in source.rglob("*") if p.is_file()):
+        os.utime(file)
+    again = {o.name: o.status for o in main(cfg, until=["stats"])}
+    assert again["import"] == "ran" and again["stats"] == "skipped"
 
 
 def test_unknown_stage_is_an_error(tmp_path: Path) -> None:
