@@ -40,6 +40,11 @@ class EncoderRegressor(nn.Module):
         self.head = MoEQualityEstimator(
             dim, n_models, no_tasks, head["adapter_dim"], head["model_dim"], head["hidden"], head["dropout"]
         )
+        # Parameters the loss never reaches (BERT's CLS pooler, the empty task heads) stay frozen: DDP requires
+        # every trainable parameter to get a gradient.
+        for unused in (getattr(encoder, "pooler", None), self.head.task_heads):
+            if unused is not None:
+                unused.requires_grad_(False)
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state.float()
@@ -52,8 +57,8 @@ class EncoderRegressor(nn.Module):
 
     def optimizer_groups(self, settings: dict[str, Any]) -> list[dict[str, Any]]:
         return [
-            {"params": list(self.encoder.parameters()), "lr": settings["encoder_lr"]},
-            {"params": list(self.head.parameters()), "lr": settings["lr"]},
+            {"params": [p for p in self.encoder.parameters() if p.requires_grad], "lr": settings["encoder_lr"]},
+            {"params": [p for p in self.head.parameters() if p.requires_grad], "lr": settings["lr"]},
         ]
 
 

@@ -74,3 +74,25 @@ def test_length_batches_cover_every_row_once_with_little_padding() -> None:
     padded = sum(len(b) * max(len(ids[int(r)]) for r in b) for b in batches)
     plain = sum(len(b) * max(len(ids[int(r)]) for r in b) for b in order.split(16))
     assert padded < 0.7 * plain
+
+
+@pytest.mark.slow
+def test_two_ddp_workers_fine_tune_on_ray_train(ray_local, tmp_path: Path) -> None:
+    """Data-parallel as on a GPU cluster (gloo on CPU here): every trainable weight must reach the loss."""
+    from finerouter.stage2.config import ScalingSettings
+    from finerouter.stage2.ray_runner import train_on_ray
+
+    texts, quality = _split(CODE[::2], TRANSLATE[::2])
+    texts_dev, quality_dev = _split(CODE[1::2], TRANSLATE[1::2])
+    data = {"encoder": "minilm", "texts": texts, "quality": quality, "texts_dev": texts_dev, "quality_dev": quality_dev}
+    state = train_on_ray(
+        "encoder", data, {**SETTINGS, "epochs": 2}, seed=0, scaling=ScalingSettings(num_workers=2),
+        storage_path=tmp_path, name="ft",
+    )  # fmt: skip
+    history = [h for h in state["history"] if h["epoch"] >= 0]
+    assert state["completed"] == ["encoder"] and len(history) == 2
+    assert history[1]["dev_loss"] < history[0]["dev_loss"]
+    from transformers import AutoModel
+
+    base = AutoModel.from_pretrained(local_model_dir("minilm"))
+    assert encoder_weights(state["model"]).keys() == base.state_dict().keys()
