@@ -50,9 +50,10 @@ def load_eval_data(table: RoutingTable, embeddings: np.ndarray, prompt_ids: np.n
     return EvalData(table.model_names, model_cost, unit, train, split("dev"), split("test"))
 
 
-def load_run(run_dir: Path) -> EvalData:
-    """From a rebuild's artifacts: the imported table and the embed stage's prompt embeddings."""
+def load_run(run_dir: Path, embeddings: str | None = None, prompt_ids: str | None = None) -> EvalData:
+    """From a rebuild's artifacts: the imported table and the embed stage's prompt embeddings (or those at
+    `embeddings`, with their `prompt_ids`, both relative to the run)."""
     from finerouter.stages.artifacts import PROMPT_EMB, PROMPT_EMB_IDS, load_table
 
-    ids = pd.read_parquet(run_dir / PROMPT_EMB_IDS)["prompt_id"].to_numpy()
-    return load_eval_data(load_table(run_dir), np.load(run_dir / PROMPT_EMB), ids)
+    ids = pd.read_parquet(run_dir / (prompt_ids or PROMPT_EMB_IDS))["prompt_id"].to_numpy()
+    return load_eval_data(load_table(run_dir), np.load(run_dir / (embeddings or PROMPT_EMB)), ids)

@@ -100,10 +100,12 @@ def _prior_row(values, n_models: int) -> np.ndarray:
     return np.nan_to_num(row, nan=0.0)
 
 
-def load_task_set(run_dir: Path, data: EvalData) -> TaskSet:
+def load_task_set(run_dir: Path, data: EvalData, task_embeddings: str | None = None) -> TaskSet:
+    """The tasks stage's tasks, their vectors from the tasks stage (or from `task_embeddings`, relative to the run)."""
     from finerouter.stages.artifacts import TASK_EMB, TASKS
 
-    return load_tasks(pd.read_parquet(run_dir / TASKS), np.load(run_dir / TASK_EMB), data.models, data.train.quality)
+    vectors = np.load(run_dir / (task_embeddings or TASK_EMB))
+    return load_tasks(pd.read_parquet(run_dir / TASKS), vectors, data.models, data.train.quality)
 
 
 def train_labels(run_dir: Path, data: EvalData, tasks: TaskSet) -> np.ndarray:
@@ -163,14 +165,10 @@ def stage2_encoder(run_dir: Path) -> dict:
 def load_stage2_run(run_dir: Path) -> tuple[EvalData, TaskSet]:
     """The splits and tasks as stage 2 sees them: prompt and task-summary embeddings from the fine-tuned encoder
     when `stage2.encoder: finetune`, else the embed and tasks stages' own."""
-    from finerouter.evaluation.data import load_eval_data, load_run
-    from finerouter.stages.artifacts import TASKS, load_table
+    from finerouter.evaluation.data import load_run
 
     if stage2_encoder(run_dir)["mode"] != "finetune":
         data = load_run(run_dir)
         return data, load_task_set(run_dir, data)
-    ids = pd.read_parquet(run_dir / FINETUNED_PROMPT_IDS)["prompt_id"].to_numpy()
-    data = load_eval_data(load_table(run_dir), np.load(run_dir / FINETUNED_PROMPT_EMB), ids)
-    tasks = load_tasks(pd.read_parquet(run_dir / TASKS), np.load(run_dir / FINETUNED_TASK_EMB), data.models,
-                       data.train.quality)  # fmt: skip
-    return data, tasks
+    data = load_run(run_dir, FINETUNED_PROMPT_EMB, FINETUNED_PROMPT_IDS)
+    return data, load_task_set(run_dir, data, FINETUNED_TASK_EMB)

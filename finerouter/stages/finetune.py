@@ -39,25 +39,24 @@ class FinetuneEncoderStage(Stage):
             _write_meta(ctx, {"mode": "frozen", "name": cfg.embed.encoder})
             return {"mode": "frozen", "note": FROZEN_NOTE}
         from finerouter.embed.encoder import local_model_dir
-        from finerouter.evaluation.data import load_run
         from finerouter.pipeline.progress import Progress
         from finerouter.stage2.finetune import encoder_weights, save_finetuned_encoder
         from finerouter.stages.artifacts import TASKS, load_table
         from finerouter.stages.embed import embed_texts
         from finerouter.stages.stage2 import ray_train
 
-        data = load_run(ctx.run_dir)
+        table = load_table(ctx.run_dir)
+        train, dev = table.split("train"), table.split("dev")
         arrays = {
             "encoder": cfg.embed.encoder,
-            "texts": data.train.prompts["prompt"].to_numpy(dtype=object), "quality": data.train.quality,
-            "texts_dev": data.dev.prompts["prompt"].to_numpy(dtype=object), "quality_dev": data.dev.quality,
+            "texts": train.prompts["prompt"].to_numpy(dtype=object), "quality": train.quality_matrix(),
+            "texts_dev": dev.prompts["prompt"].to_numpy(dtype=object), "quality_dev": dev.quality_matrix(),
         }  # fmt: skip
         settings = {**cfg.stage2.finetune.model_dump(), "head": _head(cfg)}
         state = ray_train(ctx, self, "encoder", arrays, settings)
         encoder_dir = save_finetuned_encoder(
             local_model_dir(cfg.embed.encoder), encoder_weights(state["model"]), ctx.out_dir / "encoder"
         )
-        table = load_table(ctx.run_dir)
         prompts = list(table.prompts["prompt"])
         summaries = pd.read_parquet(ctx.run_dir / TASKS)["summary"].fillna("").astype(str).tolist()
         vectors = embed_texts(
