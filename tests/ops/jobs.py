@@ -134,7 +134,7 @@ def _without_timings(value: Any) -> Any:
         return {
             k: _without_timings(v)
             for k, v in value.items()
-            if k not in ("created", "seconds") and not k.endswith("_seconds")
+            if k not in ("created", "seconds") and not k.endswith(("_seconds", "_s"))  # knn's build_s, search_s
         }
     if isinstance(value, list):
         return [_without_timings(v) for v in value]
