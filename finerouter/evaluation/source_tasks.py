@@ -30,12 +30,13 @@ class SourceTaskRouter(Router):
     def fit(self, data: EvalData) -> None:
         from finerouter.discovery.tasks import build_tasks
         from finerouter.evaluation.finerouter import BundleEmbeddings
-        from finerouter.routing.bundle import BundleParts, read_bundle
+        from finerouter.routing.bundle import BundleParts, estimator_members, read_bundle
         from finerouter.routing.calibrate import calibrate
         from finerouter.routing.router import Router as OnlineRouter
         from finerouter.stage2.data import load_tasks, tune_threshold
-        from finerouter.stage2.models import TaskClassifier, slot_table_for
+        from finerouter.stage2.models import TaskClassifier, member_prefix, member_seed, member_tensors, slot_table_for
         from finerouter.stage2.ray_runner import train_local
+        from finerouter.stage2.training import build_estimator
         from finerouter.stages.artifacts import train_view
 
         bundle = read_bundle(self.run_dir / "bundle")
@@ -73,12 +74,7 @@ class SourceTaskRouter(Router):
 
         dims = bundle.meta["estimator"]
         slots = slot_table_for(tasks.candidates, len(data.models))
-        shared = {k[10:]: v for k, v in bundle.tensors.items() if k.startswith("estimator.") and "task_heads" not in k}
-        from finerouter.stage2.training import build_estimator
-
         fresh = build_estimator(dims, slots).state_dict()
-        start = {**fresh, **{k: v for k, v in shared.items() if k != "slot_table"}}
-        resume = {"completed": ["general"], "phase": None, "progress": None, "model": start}
         est_settings = {
             **{k: dims[k] for k in ("adapter_dim", "model_dim", "hidden", "dropout")},
             "epochs": 60, "batch_size": 256, "lr": 1e-3, "task_lr": 1e-3, "weight_decay": 1e-4, "patience": 5,
@@ -87,9 +83,14 @@ class SourceTaskRouter(Router):
             "x": data.train.emb, "quality": data.train.quality, "task": assign(data.train.emb), "x_dev": data.dev.emb,
             "quality_dev": data.dev.quality, "task_dev": assign(data.dev.emb), "slot_table": slots,
         }  # fmt: skip
-        est_state = train_local("estimator", est_data, est_settings, seed=self.seed, resume_state=resume)
         tensors = {f"classifier.{k}": v for k, v in classifier.state_dict().items()}
-        tensors |= {f"estimator.{k}": v for k, v in est_state["model"].items()}
+        for member in range(estimator_members(dims)):  # each member's shared part, new task heads on the labels
+            shared = {k: v for k, v in member_tensors(bundle.tensors, member).items() if "task_heads" not in k}
+            start = {**fresh, **{k: v for k, v in shared.items() if k != "slot_table"}}
+            resume = {"completed": ["general"], "phase": None, "progress": None, "model": start}
+            seed = member_seed(self.seed, member)
+            est_state = train_local("estimator", est_data, est_settings, seed=seed, resume_state=resume)
+            tensors |= {f"{member_prefix(member)}{k}": v for k, v in est_state["model"].items()}
         tensors["priors"] = torch.as_tensor(tasks.priors, dtype=torch.float32)
         meta = {**bundle.meta, "task_ids": tasks.task_ids.tolist(), "threshold": threshold, "version": "source-tasks"}
         parts = BundleParts(meta, tensors, tasks.frame, bundle.extra_files)

@@ -3,7 +3,8 @@
     bundle.json           format, version, models, expected cost per model, alpha, threshold, tolerance,
                           encoder reference, network sizes, dev calibration, lineage
     weights.safetensors   classifier.{W,u,b}, estimator.* (adapter, model embeddings, general and task heads,
-                          slot table), priors (stage-1 prior per task and model, by `prior`; last row = no task)
+                          slot table; with an ensemble of N estimators, members 1..N-1 as estimator_<i>.*),
+                          priors (stage-1 prior per task and model, by `prior`; last row = no task)
     tasks.parquet         the discovered tasks: task_id, size, summary, candidates, prior, ...
     encoder/              only with `stage2.encoder: finetune`: the fine-tuned sentence encoder (a
                           sentence-transformers directory); bundle.json's encoder entry then names it
@@ -26,6 +27,7 @@ import pandas as pd
 import torch
 
 from finerouter.errors import DataError
+from finerouter.stage2.models import member_prefix
 
 if TYPE_CHECKING:
     from finerouter.stage2.config import PriorSettings
@@ -39,6 +41,11 @@ CLASSIFIER_META = "train_classifier/classifier.json"
 ESTIMATOR_WEIGHTS = "train_router/estimator.safetensors"
 ESTIMATOR_META = "train_router/estimator.json"
 EXTRA_DIRS = ("encoder",)  # directories a bundle may carry, by name
+
+
+def estimator_members(dims: dict[str, Any]) -> int:
+    """Estimators in a bundle's ensemble (bundles from before ensembles have one)."""
+    return int(dims.get("members", 1))
 
 
 @dataclass
@@ -57,7 +64,8 @@ def save_bundle(parts: BundleParts, out_dir: str | Path) -> Path:
     scratch = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in parts.tensors.items()}
+    # clone: ensemble members share one slot table in memory, and safetensors refuses shared storage
+    tensors = {k: v.detach().cpu().clone().contiguous() for k, v in parts.tensors.items()}
     save_file(tensors, scratch / WEIGHTS_FILE)
     parts.tasks.to_parquet(scratch / TASKS_FILE, index=False)
     meta = {k: v for k, v in parts.meta.items() if k not in ("version", "created")}
@@ -126,7 +134,12 @@ def write_bundle(
     defaults = Stage2Config()
     data, tasks = load_stage2_run(run)
     tensors = {f"classifier.{k}": v for k, v in load_file(run / CLASSIFIER_WEIGHTS).items()}
-    tensors |= {f"estimator.{k}": v for k, v in load_file(run / ESTIMATOR_WEIGHTS).items()}
+    members = estimator_members(est_meta["dims"])
+    for member in range(members):
+        path = run / (ESTIMATOR_WEIGHTS if member == 0 else f"train_router/estimator_{member}.safetensors")
+        if not path.is_file():
+            raise DataError(f"{path} not found: train_router's estimator ensemble has {members} members")
+        tensors |= {f"{member_prefix(member)}{k}": v for k, v in load_file(path).items()}
     prior = defaults.prior if prior is None else prior
     routing = defaults.routing_threshold if routing_threshold is None else routing_threshold
     priors = stage1_priors(tasks, data.train.quality, prior.statistic, prior.shrinkage)

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from finerouter.errors import DataError, InvalidRequestError
-from finerouter.routing.bundle import BundleParts, read_bundle
+from finerouter.routing.bundle import BundleParts, estimator_members, read_bundle
 from finerouter.routing.decision import RouteDecision
-from finerouter.stage2.models import NO_TASK, MoEQualityEstimator, TaskClassifier
+from finerouter.stage2.models import NO_TASK, EstimatorEnsemble, TaskClassifier, member_tensors
+from finerouter.stage2.training import build_estimator
 
 
 @dataclass
@@ -84,11 +85,14 @@ class Router:
         self.classifier = TaskClassifier(tensors["classifier.u"], input_dim=tensors["classifier.W"].shape[0])
         self.classifier.load_state_dict({k[11:]: v for k, v in tensors.items() if k.startswith("classifier.")})
         dims = meta["estimator"]
-        self.estimator = MoEQualityEstimator(
-            dims["input_dim"], dims["n_models"], tensors["estimator.slot_table"], dims["adapter_dim"],
-            dims["model_dim"], dims["hidden"], dims["dropout"],
-        )  # fmt: skip
-        self.estimator.load_state_dict({k[10:]: v for k, v in tensors.items() if k.startswith("estimator.")})
+        members = []
+        for member in range(estimator_members(dims)):
+            weights = member_tensors(tensors, member)
+            if not weights:
+                raise DataError(f"bundle {self.version}: estimator member {member} has no weights")
+            members.append(build_estimator(dims, weights["slot_table"]))
+            members[-1].load_state_dict(weights)
+        self.estimator = EstimatorEnsemble(members)
         self.classifier.eval()
         self.estimator.eval()
         self.priors = tensors["priors"].numpy().astype(np.float64)

@@ -1,7 +1,8 @@
 """Adding a model to a trained router bundle without retraining it.
 
 Only the new model's parameters are trained, from its own outcomes: its model-id embedding and general head (on
-all its train prompts, the shared adapter frozen), then a task head for every task it joins as a candidate. They
+all its train prompts, the shared adapter frozen), then a task head for every task it joins as a candidate; in an
+ensemble bundle, once per estimator member, under that member's adapter. They
 are appended to the stacked tensors, so every existing weight (classifier, adapter, other models' heads, existing
 task-head slots) stays bit-identical. The result is written as a new bundle revision.
 
@@ -20,8 +21,9 @@ import pandas as pd
 import torch
 
 from finerouter.errors import DataError, InvalidRequestError
-from finerouter.routing.bundle import BundleParts, read_bundle, save_bundle
+from finerouter.routing.bundle import BundleParts, estimator_members, read_bundle, save_bundle
 from finerouter.stage2.config import EstimatorSettings
+from finerouter.stage2.models import member_prefix, member_seed, member_tensors
 
 log = logging.getLogger("finerouter.add_model")
 COST_UNITS = {"call": "USD per prompt", "price": "USD per 1M tokens (blended model price)"}
@@ -76,15 +78,18 @@ def add_model(
         "quality_dev": quality[dev, None], "task_dev": task[dev], "slot_table": solo_slots,
     }  # fmt: skip
     run_settings = {**settings.model_dump(), **{k: dims[k] for k in ("adapter_dim", "model_dim", "hidden", "dropout")}}
-    adapter = {
-        k[len("estimator.adapter.") :]: v for k, v in parts.tensors.items() if k.startswith("estimator.adapter.")
-    }
-    state = train_local("estimator", data, run_settings, seed=seed, frozen_adapter=adapter)
-    merged = _merge(parts, state["model"], solo_slots, model, quality[train], task[train], cost[train])
+    solos = []  # one new head set per ensemble member, on that member's frozen adapter
+    for member in range(estimator_members(dims)):
+        weights = member_tensors(parts.tensors, member)
+        adapter = {k[len("adapter.") :]: v for k, v in weights.items() if k.startswith("adapter.")}
+        solos.append(
+            train_local("estimator", data, run_settings, seed=member_seed(seed, member), frozen_adapter=adapter)
+        )
+    merged = _merge(parts, [s["model"] for s in solos], solo_slots, model, quality[train], task[train], cost[train])
     merged.meta["added_models"] = [
         *parts.meta.get("added_models", []),
         {"model": model, "train_prompts": len(train), "dev_prompts": len(dev), "joined_tasks": _ids(router, joined),
-         "best_dev_loss": state.get("best_dev_loss", {})},
+         "best_dev_loss": solos[0].get("best_dev_loss", {})},
     ]  # fmt: skip
     out = (
         Path(out_dir) if out_dir else Path(bundle_dir).with_name(f"{Path(bundle_dir).name}-r{merged.meta['revision']}")
@@ -138,19 +143,22 @@ def _new_prior_column(quality: np.ndarray, task: np.ndarray, n_tasks: int, setti
 
 
 def _merge(
-    parts: BundleParts, solo: dict[str, torch.Tensor], solo_slots: np.ndarray, model: str, quality: np.ndarray,
+    parts: BundleParts, solos: list[dict[str, torch.Tensor]], solo_slots: np.ndarray, model: str, quality: np.ndarray,
     task: np.ndarray, cost: np.ndarray,
 ) -> BundleParts:  # fmt: skip
+    """`solos[i]`: the new model's weights trained under ensemble member i (its slot layout is the same in all)."""
     t = dict(parts.tensors)
     old_slots = t["estimator.slot_table"]
     offset = int(t["estimator.task_heads.w1"].shape[0])
-    t["estimator.model_emb"] = torch.cat([t["estimator.model_emb"], solo["model_emb"]])
-    for head in ("general", "task_heads"):
-        for name in ("w1", "b1", "w2", "b2"):
-            key = f"estimator.{head}.{name}"
-            t[key] = torch.cat([t[key], solo[f"{head}.{name}"]])
     new_column = torch.as_tensor(np.where(solo_slots[:, 0] >= 0, solo_slots[:, 0] + offset, -1)).to(old_slots.dtype)
-    t["estimator.slot_table"] = torch.cat([old_slots, new_column[:, None]], dim=1)
+    for member, solo in enumerate(solos):
+        p = member_prefix(member)
+        t[f"{p}model_emb"] = torch.cat([t[f"{p}model_emb"], solo["model_emb"]])
+        for head in ("general", "task_heads"):
+            for name in ("w1", "b1", "w2", "b2"):
+                key = f"{p}{head}.{name}"
+                t[key] = torch.cat([t[key], solo[f"{head}.{name}"]])
+        t[f"{p}slot_table"] = torch.cat([old_slots, new_column[:, None]], dim=1)
     prior = _new_prior_column(quality, task, len(old_slots), parts.meta.get("prior", {}))
     t["priors"] = torch.cat([t["priors"], torch.tensor(prior, dtype=t["priors"].dtype)[:, None]], dim=1)
     tasks = parts.tasks.copy()

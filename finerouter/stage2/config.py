@@ -62,6 +62,12 @@ class EstimatorSettings(_Strict):
     min_task_prompts: int = Field(
         5, ge=1, description="a task trains heads only if the classifier assigns it this many train prompts"
     )
+    members: int = Field(
+        5, ge=1, le=32,
+        description="independently seeded estimators trained one after another and averaged (a deep ensemble; "
+        "1 is the paper's single estimator). 5 raised dev AIQ on LLMRouter (5 seeds) and MMLU-Pro "
+        "(docs/results.md); training and the estimator's share of routing cost grow with it. The classifier stays one",
+    )  # fmt: skip
 
 
 class FinetuneSettings(_Strict):

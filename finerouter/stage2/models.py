@@ -144,6 +144,40 @@ class MoEQualityEstimator(nn.Module):
         return torch.sigmoid(logits), from_task
 
 
+def member_seed(seed: int, member: int) -> int:
+    """Training seed of ensemble member `member`; member 0 keeps the run's seed (a 1-member ensemble is the single
+    estimator), the others are spaced so the members of nearby run seeds never coincide."""
+    return seed + 1000 * member
+
+
+def member_prefix(member: int) -> str:
+    """Prefix of an estimator member's tensors in a bundle: `estimator.` for member 0 (as single-estimator
+    bundles always had), `estimator_<i>.` for the others."""
+    return "estimator." if member == 0 else f"estimator_{member}."
+
+
+def member_tensors(tensors: dict[str, torch.Tensor], member: int) -> dict[str, torch.Tensor]:
+    prefix = member_prefix(member)
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+class EstimatorEnsemble(nn.Module):
+    """Independently seeded estimators with one slot table (a deep ensemble); the predicted qualities are
+    averaged. A single member behaves exactly as that estimator."""
+
+    def __init__(self, members: list[MoEQualityEstimator]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an estimator ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor, task: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        outputs = [member(x, task) for member in self.members]
+        if len(outputs) == 1:
+            return outputs[0]
+        return torch.stack([pred for pred, _ in outputs]).mean(dim=0), outputs[0][1]
+
+
 def slot_table_for(candidates: list[list[int]], n_models: int, trained: list[bool] | None = None) -> np.ndarray:
     """(T, M) task-head slots, numbered task by task in candidate order; -1 where the general head answers."""
     table = np.full((len(candidates), n_models), -1, dtype=np.int64)

@@ -8,7 +8,10 @@ the same name and storage path again resumes from the last checkpoint of the ear
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,12 +20,16 @@ import numpy as np
 from finerouter.stage2.config import ScalingSettings
 from finerouter.stage2.finetune import train_encoder
 from finerouter.stage2.session import LocalSession, RayTrainSession, load_checkpoint_state
-from finerouter.stage2.training import train_classifier, train_estimator
+from finerouter.stage2.training import train_classifier, train_estimator, train_estimators
 
 if TYPE_CHECKING:
     from finerouter.config import FaultToleranceConfig
 
-LOOPS = {"classifier": train_classifier, "estimator": train_estimator, "encoder": train_encoder}
+LOOPS = {
+    "classifier": train_classifier, "estimator": train_estimator, "estimators": train_estimators,
+    "encoder": train_encoder,
+}  # fmt: skip
+POLL_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
 log = logging.getLogger("finerouter.stage2.train")
 
 
@@ -53,6 +60,24 @@ def train_local(
         torch.set_num_threads(before)
 
 
+@contextmanager
+def _poll_interval(seconds: float | None) -> Iterator[None]:
+    """Ray Train's controller takes its poll interval from the driver's environment when a trainer starts (it
+    propagates RAY_TRAIN_HEALTH_CHECK_INTERVAL_S to the controller actor); set it for this fit only."""
+    if seconds is None:
+        yield
+        return
+    before = os.environ.get(POLL_ENV)
+    os.environ[POLL_ENV] = str(seconds)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(POLL_ENV, None)
+        else:
+            os.environ[POLL_ENV] = before
+
+
 def train_on_ray(
     kind: str, data: dict[str, np.ndarray], settings: dict[str, Any], *, seed: int, scaling: ScalingSettings,
     storage_path: Path, name: str, fault_tolerance: FaultToleranceConfig | None = None, keep_storage: bool = False,
@@ -68,6 +93,7 @@ def train_on_ray(
 
     if kind not in LOOPS:
         raise ValueError(f"unknown training {kind!r}; valid: {', '.join(LOOPS)}")
+    ft = fault_tolerance or FaultToleranceConfig()
     storage_path = Path(storage_path).resolve()
     storage_path.mkdir(parents=True, exist_ok=True)
     resumable = (storage_path / name).exists()
@@ -86,9 +112,10 @@ def train_on_ray(
             use_gpu=scaling.use_gpu,
             resources_per_worker=scaling.resources_per_worker(),
         ),
-        run_config=train_run_config(fault_tolerance or FaultToleranceConfig(), storage_path, name),
+        run_config=train_run_config(ft, storage_path, name),
     )
-    result = trainer.fit()
+    with _poll_interval(ft.train_poll_interval_s):
+        result = trainer.fit()
     if result.error is not None:
         raise result.error
     if result.checkpoint is None:

@@ -88,3 +88,29 @@ def load_checkpoint_state(checkpoint: Any) -> dict[str, Any]:
     """The state a loop saved, from a `ray.train.Checkpoint` (e.g. `Result.checkpoint`)."""
     with checkpoint.as_directory() as directory:
         return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)
+
+
+class MemberSession:
+    """One ensemble member's view of the run's session: the member trains with the single-estimator loop, and
+    its state is kept in `ensemble["members"][index]`, so every checkpoint holds the whole ensemble and a restart
+    resumes inside the member that was interrupted."""
+
+    def __init__(self, session: Any, ensemble: dict[str, Any], index: int) -> None:
+        self.session, self.ensemble, self.index = session, ensemble, index
+        self.world_rank, self.world_size, self.device = session.world_rank, session.world_size, session.device
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        return self.session.prepare(model)
+
+    def restore(self) -> dict[str, Any] | None:
+        members = self.ensemble["members"]
+        return members[self.index] if self.index < len(members) else None
+
+    def report(self, metrics: dict[str, Any], state: dict[str, Any] | None = None) -> None:
+        if state is not None:
+            members = self.ensemble["members"]
+            if self.index < len(members):
+                members[self.index] = state
+            else:
+                members.append(state)
+        self.session.report({**metrics, "member": self.index}, self.ensemble if state is not None else None)

@@ -3,6 +3,7 @@
 - `train_classifier`: the bilinear task classifier, multi-label BCE (Others prompts negative for every task).
 - `train_estimator`: phase 1 trains adapter, model embeddings and general heads on all train outcomes (MSE);
   phase 2 freezes them and trains the task heads on the prompts the classifier assigns to each task.
+- `train_estimators`: `members` estimators one after another, each with its own seed (a deep ensemble).
 Each epoch reports train and dev loss and checkpoints the state, so a restarted run resumes where it stopped;
 each phase stops early when the dev loss has not improved for `patience` epochs and keeps its best weights.
 """
@@ -17,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from finerouter.stage2.models import MoEQualityEstimator, TaskClassifier
+from finerouter.stage2.models import MoEQualityEstimator, TaskClassifier, member_seed
+from finerouter.stage2.session import MemberSession
 
 LossFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 Batching = Callable[[torch.Tensor, torch.Generator], list[torch.Tensor]]
@@ -199,6 +201,28 @@ def train_estimator(
             "tasks", model, session, len(with_heads), task_loss, full_dev, _phase(settings, "task_lr"), seed, state
         )
     return state
+
+
+def train_estimators(data: dict[str, np.ndarray], settings: dict[str, Any], session: Any, seed: int = 0) -> dict:
+    """`settings["members"]` estimators on the same data (`train_estimator`'s), member i with seed
+    `member_seed(seed, i)`; returns {"members": [each member's final state]}. Every checkpoint holds all members."""
+    restored = session.restore()
+    ensemble: dict[str, Any] = restored if restored is not None else {"members": []}
+    for index in range(int(settings.get("members", 1))):
+        member = MemberSession(session, ensemble, index)
+        done = index < len(ensemble["members"]) and ensemble["members"][index].get("finished")
+        if not done:
+            state = train_estimator(data, settings, member, seed=member_seed(seed, index))
+            state["finished"] = True
+            best = _last_best(state)
+            summary = {"phase": "member", "epoch": -1, "train_loss": float("nan"), "dev_loss": best, "best": best}
+            member.report(summary, state)
+    return ensemble
+
+
+def _last_best(state: dict[str, Any]) -> float:
+    losses = state.get("best_dev_loss", {})
+    return float(losses.get("tasks", losses.get("general", float("nan"))))
 
 
 def _phase(settings: dict[str, Any], lr_key: str) -> dict[str, Any]:

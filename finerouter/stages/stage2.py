@@ -31,11 +31,12 @@ def ray_train(ctx: StageContext, stage: Stage, kind: str, data: dict, settings: 
     )  # fmt: skip
 
 
-def _save(out_dir: Path, stem: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+def _save(out_dir: Path, stem: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any] | None = None) -> None:
     from safetensors.torch import save_file
 
     save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, out_dir / f"{stem}.safetensors")
-    (out_dir / f"{stem}.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
+    if meta is not None:
+        (out_dir / f"{stem}.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
 
 
 class TrainClassifierStage(Stage):
@@ -132,7 +133,7 @@ class TrainRouterStage(Stage):
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         from finerouter.stage2.data import load_stage2_run
-        from finerouter.stage2.models import slot_table_for
+        from finerouter.stage2.models import member_seed, slot_table_for
         from finerouter.stage2.training import build_estimator
 
         cfg = ctx.config.stage2
@@ -147,20 +148,35 @@ class TrainRouterStage(Stage):
             "x": data.train.emb, "quality": data.train.quality, "task": task, "x_dev": data.dev.emb,
             "quality_dev": data.dev.quality, "task_dev": task_dev, "slot_table": slots,
         }  # fmt: skip
-        state = ray_train(ctx, self, "estimator", arrays, settings.model_dump())
-        model = build_estimator(state["dims"], slots)
-        model.load_state_dict(state["model"])
+        ensemble = ray_train(ctx, self, "estimators", arrays, settings.model_dump())
+        members = ensemble["members"]
+        models = []
+        for state in members:
+            models.append(build_estimator(state["dims"], slots))
+            models[-1].load_state_dict(state["model"])
+        first = members[0]
+        # A single estimator's files stay exactly as before ensembles existed (the bundle's version hash too).
+        dims = first["dims"] if len(members) == 1 else {**first["dims"], "members": len(members)}
         meta = {
-            "dims": state["dims"],
-            "task_heads": int(model.task_heads.n_heads),
+            "dims": dims,
+            "task_heads": int(models[0].task_heads.n_heads),
             "tasks_with_heads": int(sum(trained)),
             "relabelled_train_per_task": counts.tolist(),
             "relabelled_train_no_task": int((task < 0).sum()),
-            "best_dev_loss": state.get("best_dev_loss", {}),
-            "history": state.get("history", []),
+            "best_dev_loss": first.get("best_dev_loss", {}),
+            "history": first.get("history", []),
         }  # fmt: skip
-        _save(ctx.out_dir, "estimator", dict(model.state_dict()), meta)
+        if len(members) > 1:
+            meta["members"] = [
+                {"seed": member_seed(cfg.seed, i), "best_dev_loss": m.get("best_dev_loss", {}), "history": m["history"]}
+                for i, m in enumerate(members)
+            ]
+        _save(ctx.out_dir, "estimator", dict(models[0].state_dict()), meta)
+        for index, model in enumerate(models[1:], start=1):
+            _save(ctx.out_dir, f"estimator_{index}", dict(model.state_dict()))
         stats = {k: meta[k] for k in ("task_heads", "tasks_with_heads", "relabelled_train_no_task", "best_dev_loss")}
+        if len(members) > 1:
+            stats["members_best_dev_loss"] = [m["best_dev_loss"] for m in meta["members"]]
         ctx.log.info("estimator: %s", stats)
         return stats
 

@@ -19,7 +19,7 @@ from finerouter.data.table import RoutingTable
 from finerouter.evaluation.data import EvalData, load_eval_data
 from finerouter.routing.bundle import BundleParts, save_bundle
 from finerouter.stage2.data import load_tasks, tune_threshold
-from finerouter.stage2.models import TaskClassifier, slot_table_for
+from finerouter.stage2.models import TaskClassifier, member_prefix, slot_table_for
 from finerouter.stage2.ray_runner import train_local
 
 FAST = {"epochs": 6, "batch_size": 128, "lr": 3e-3, "task_lr": 3e-3, "weight_decay": 1e-4, "patience": 3}
@@ -53,8 +53,8 @@ def _subset(data: EvalData, cols: list[int]) -> EvalData:
     return EvalData(models, data.model_cost[cols], data.cost_unit, cut(data.train), cut(data.dev), cut(data.test))
 
 
-def make_bundle(out_dir: Path, run: SyntheticRun, models: list[str] | None = None) -> Path:
-    """Train and save a bundle over `models` (default: all) of the synthetic run."""
+def make_bundle(out_dir: Path, run: SyntheticRun, models: list[str] | None = None, members: int = 1) -> Path:
+    """Train and save a bundle over `models` (default: all) of the synthetic run, with `members` estimators."""
     data = run.data if models is None else _subset(run.data, [run.data.models.index(m) for m in models])
     ids = run.table.prompts["prompt_id"]
     family_of = pd.Series(run.families, index=ids)
@@ -63,15 +63,15 @@ def make_bundle(out_dir: Path, run: SyntheticRun, models: list[str] | None = Non
     n_tasks = int(run.families.max()) + 1
     rows, vectors = [], []
     for t in range(n_tasks):
-        members = train_fam == t
+        in_task = train_fam == t
         with np.errstate(all="ignore"):
-            mean_q = np.nanmean(data.train.quality[members], axis=0)
-            prior = np.nanmedian(data.train.quality[members], axis=0)
+            mean_q = np.nanmean(data.train.quality[in_task], axis=0)
+            prior = np.nanmedian(data.train.quality[in_task], axis=0)
         top = [data.models[j] for j in np.argsort(-mean_q, kind="stable")[:2]]
-        rows.append({"task_id": t, "size": int(members.sum()), "summary": f"family {t}", "candidates": top,
+        rows.append({"task_id": t, "size": int(in_task.sum()), "summary": f"family {t}", "candidates": top,
                      "fused_ranking": [data.models[j] for j in np.argsort(-mean_q, kind="stable")],
                      "prior": prior.tolist(), "mean_quality": mean_q.tolist()})  # fmt: skip
-        centre = data.train.emb[members].mean(axis=0)
+        centre = data.train.emb[in_task].mean(axis=0)
         vectors.append(centre / np.linalg.norm(centre))
     tasks = load_tasks(pd.DataFrame(rows), np.asarray(vectors, np.float32), data.models, data.train.quality)
     cls_data = {"x": data.train.emb, "labels": train_fam, "x_dev": data.dev.emb, "labels_dev": dev_fam,
@@ -89,15 +89,17 @@ def make_bundle(out_dir: Path, run: SyntheticRun, models: list[str] | None = Non
     est_data = {"x": data.train.emb, "quality": data.train.quality, "task": assign(data.train.emb),
                 "x_dev": data.dev.emb, "quality_dev": data.dev.quality, "task_dev": assign(data.dev.emb),
                 "slot_table": slots}  # fmt: skip
-    state = train_local("estimator", est_data, EST)
+    states = train_local("estimators", est_data, {**EST, "members": members})["members"]
     tensors = {f"classifier.{k}": v for k, v in classifier.state_dict().items()}
-    tensors |= {f"estimator.{k}": v for k, v in state["model"].items()}
+    for member, state in enumerate(states):
+        tensors |= {f"{member_prefix(member)}{k}": v for k, v in state["model"].items()}
+    dims = states[0]["dims"] if members == 1 else {**states[0]["dims"], "members": members}
     tensors["priors"] = torch.as_tensor(tasks.priors, dtype=torch.float32)
     meta = {
         "name": "test", "revision": 1, "parent_version": None, "source_run": "synthetic", "models": data.models,
         "model_cost": {m: float(c) for m, c in zip(data.models, data.model_cost, strict=True)},
         "cost_unit": data.cost_unit, "task_ids": tasks.task_ids.tolist(), "threshold": threshold,
         "encoder": {"mode": "frozen", "name": "minilm", "dim": int(data.train.emb.shape[1])},
-        "estimator": state["dims"], "alpha": 0.7, "tolerance": 0.0, "classifier_dev": dev_metrics, "added_models": [],
+        "estimator": dims, "alpha": 0.7, "tolerance": 0.0, "classifier_dev": dev_metrics, "added_models": [],
     }  # fmt: skip
     return save_bundle(BundleParts(meta, tensors, tasks.frame), out_dir)

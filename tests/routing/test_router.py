@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from finerouter.errors import ConfigError, InvalidRequestError
+from finerouter.errors import ConfigError, DataError, InvalidRequestError
 from finerouter.routing.bundle import read_bundle
 from finerouter.routing.router import Router
 from tests.routing.factory import make_bundle, synthetic_run
@@ -145,24 +145,38 @@ def test_onnxruntime_encoder_routes_like_torch(bundle) -> None:
         Router.load(bundle, encoder_dtype="bfloat16", encoder_runtime="onnxruntime")
 
 
-def test_add_model_trains_only_its_own_weights(run, bundle, tmp_path) -> None:
+def assert_only_appended(old, grown) -> None:
+    """Every old weight of a bundle is bit-identical in the grown one; only new slices were appended."""
+    assert set(grown.tensors) == set(old.tensors)
+    for key, before in old.tensors.items():
+        after = grown.tensors[key]
+        if key.startswith("classifier.") or ".adapter." in key:
+            assert torch.equal(before, after), key
+        elif key.endswith("slot_table") or key == "priors":
+            assert torch.equal(before, after[:, : before.shape[1]]), key  # one new column
+        else:  # stacked per-model / per-slot tensors: the old slices untouched, new ones appended
+            assert torch.equal(before, after[: before.shape[0]]), key
+
+
+def grow(run, source, tmp_path):
+    """`add_model` of the run's fifth model to the bundle `source`: (old parts, grown parts, new bundle dir, model)."""
     from finerouter.stage2.add_model import add_model
 
     table_dir = run.table.save(tmp_path / "table")
     new = run.data.models[4]
     ids = run.table.prompts["prompt_id"].to_numpy()
-    out = add_model(bundle, table_dir, new, tmp_path / "v2", embeddings=(run.emb, ids))
-    old, grown = read_bundle(bundle), read_bundle(out)
+    out = add_model(source, table_dir, new, tmp_path / "v2", embeddings=(run.emb, ids))
+    return read_bundle(source), read_bundle(out), out, new
+
+
+def test_add_model_trains_only_its_own_weights(run, bundle, tmp_path) -> None:
+    from finerouter.stage2.add_model import add_model
+
+    old, grown, out, new = grow(run, bundle, tmp_path)
+    table_dir, ids = tmp_path / "table", run.table.prompts["prompt_id"].to_numpy()
     assert grown.meta["models"] == [*old.meta["models"], new]
     assert grown.meta["revision"] == 2 and grown.meta["parent_version"] == old.meta["version"]
-    for key, before in old.tensors.items():
-        after = grown.tensors[key]
-        if key.startswith("classifier.") or key.startswith("estimator.adapter."):
-            assert torch.equal(before, after), key
-        elif key in ("estimator.slot_table", "priors"):
-            assert torch.equal(before, after[:, : before.shape[1]]), key  # one new column
-        else:  # stacked per-model / per-slot tensors: the old slices untouched, new ones appended
-            assert torch.equal(before, after[: before.shape[0]]), key
+    assert_only_appended(old, grown)
     assert grown.tensors["estimator.general.w1"].shape[0] == 5
     router = Router.load(out)
     assert new in router.model_cost and router.route_embeddings(run.data.test.emb[:3], models=[new])[0].model == new
@@ -196,3 +210,49 @@ def test_alpha_auto_maximises_the_chosen_dev_objective(run, bundle, objective) -
     with pytest.raises(ConfigError, match="alpha objective 'cost' is not supported; valid: quality, aiq"):
         calibrate(parts, data.dev, data.model_cost, alpha="auto", tolerance=0.0, target_cost=None,
                   alpha_objective="cost")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ensemble_bundle(run, tmp_path_factory):
+    return make_bundle(tmp_path_factory.mktemp("e") / "bundle", run, models=run.data.models[:4], members=3)
+
+
+def test_ensemble_bundle_averages_its_members_and_member_zero_is_the_single_estimator(
+    run, bundle, ensemble_bundle
+) -> None:  # fmt: skip
+    from finerouter.stage2.models import member_tensors
+    from finerouter.stage2.training import build_estimator
+
+    single, ensemble = Router.load(bundle), Router.load(ensemble_bundle)
+    parts = read_bundle(ensemble_bundle)
+    assert parts.meta["estimator"]["members"] == 3 and len(ensemble.estimator.members) == 3
+    assert "members" not in read_bundle(bundle).meta["estimator"]  # a single estimator's bundle is as before
+    emb = torch.as_tensor(run.data.test.emb)
+    task, _ = ensemble.classifier.assign(emb, ensemble.threshold)
+    per_member = []
+    for member in range(3):
+        weights = member_tensors(parts.tensors, member)
+        net = build_estimator(parts.meta["estimator"], weights["slot_table"])
+        net.load_state_dict(weights)
+        with torch.no_grad():
+            per_member.append(net.eval()(emb, task)[0].numpy())
+    assert not np.allclose(per_member[0], per_member[1])  # independently seeded
+    np.testing.assert_allclose(ensemble.analyse(run.data.test.emb).estimate, np.mean(per_member, axis=0), atol=1e-6)
+    np.testing.assert_array_equal(ensemble.analyse(run.data.test.emb).task, single.analyse(run.data.test.emb).task)
+    # member 0 trains with the run's seed: bit for bit the single-estimator bundle's estimator
+    one = read_bundle(bundle).tensors
+    assert all(torch.equal(one[k], parts.tensors[k]) for k in one if k.startswith("estimator."))
+    missing = read_bundle(ensemble_bundle)
+    missing.tensors = {k: v for k, v in missing.tensors.items() if not k.startswith("estimator_2.")}
+    with pytest.raises(DataError, match="estimator member 2 has no weights"):
+        Router(missing)
+
+
+def test_add_model_to_an_ensemble_trains_the_new_model_in_every_member(run, ensemble_bundle, tmp_path) -> None:
+    old, grown, out, new = grow(run, ensemble_bundle, tmp_path)
+    assert_only_appended(old, grown)  # in every member
+    heads = [grown.tensors[f"{p}general.w1"][-1] for p in ("estimator.", "estimator_1.", "estimator_2.")]
+    assert not torch.equal(heads[0], heads[1]) and not torch.equal(heads[1], heads[2])  # one per member
+    router = Router.load(out)
+    assert len(router.estimator.members) == 3
+    assert router.route_embeddings(run.data.test.emb[:3], models=[new])[0].model == new

@@ -119,3 +119,57 @@ def test_ray_train_runs_the_same_loop_and_resumes(ray_local, tmp_path) -> None:
     for key, value in state["model"].items():
         assert torch.equal(value, again["model"][key]), key
     assert not (tmp_path / "est").exists()  # removed once the run has succeeded
+
+
+def test_an_ensemble_trains_seeded_members_and_resumes_inside_a_member() -> None:
+    from finerouter.stage2.models import member_seed
+    from finerouter.stage2.training import train_estimators
+
+    x, quality, task, _ = _problem()
+    slots = slot_table_for([[0, 1], [1], [2, 0]], 3)
+    data = {"x": x[:300], "quality": quality[:300], "task": task[:300], "x_dev": x[300:], "quality_dev": quality[300:],
+            "task_dev": task[300:], "slot_table": slots}  # fmt: skip
+    settings = {**SETTINGS, "members": 3, "checkpoint_every": 1}
+    session = LocalSession()
+    ensemble = train_estimators(data, settings, session, seed=7)
+    members = ensemble["members"]
+    assert len(members) == 3 and all(m["completed"] == ["general", "tasks"] for m in members)
+    assert [member_seed(7, i) for i in range(3)] == [7, 1007, 2007]
+    alone = train_estimator(data, settings, LocalSession(), seed=7)  # member 0 is the single estimator
+    assert all(torch.equal(alone["model"][k], v) for k, v in members[0]["model"].items())
+    assert not torch.equal(members[0]["model"]["adapter.0.weight"], members[1]["model"]["adapter.0.weight"])
+    assert {h["member"] for h in session.history} == {0, 1, 2}
+
+    class Interrupt(LocalSession):  # stops the run at member 1's third checkpoint
+        def report(self, metrics, state=None) -> None:
+            super().report(metrics, state)
+            if state is not None and metrics["member"] == 1 and metrics["epoch"] == 2:
+                raise KeyboardInterrupt
+
+    interrupted = Interrupt()
+    with pytest.raises(KeyboardInterrupt):
+        train_estimators(data, settings, interrupted, seed=7)
+    import copy
+
+    saved = copy.deepcopy(interrupted.last_state)
+    assert len(saved["members"]) == 2 and saved["members"][1]["phase"] == "general"
+    resumed = train_estimators(data, settings, LocalSession(saved), seed=7)
+    for before, after in zip(members, resumed["members"], strict=True):
+        assert all(torch.equal(before["model"][k], v) for k, v in after["model"].items())
+
+
+def test_ray_train_poll_interval_is_set_for_the_fit_only(monkeypatch) -> None:
+    import os
+
+    from finerouter.stage2.ray_runner import POLL_ENV, _poll_interval
+
+    monkeypatch.delenv(POLL_ENV, raising=False)
+    with _poll_interval(0.1):
+        assert os.environ[POLL_ENV] == "0.1"
+    assert POLL_ENV not in os.environ
+    monkeypatch.setenv(POLL_ENV, "3")
+    with _poll_interval(None):  # None keeps what the user set
+        assert os.environ[POLL_ENV] == "3"
+    with _poll_interval(0.5):
+        assert os.environ[POLL_ENV] == "0.5"
+    assert os.environ[POLL_ENV] == "3"
