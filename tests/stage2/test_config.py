@@ -14,7 +14,7 @@ def test_defaults_are_the_cpu_path() -> None:
     s2 = load_config(None, BASE).stage2
     assert s2.encoder == "frozen" and s2.alpha == "auto" and not s2.scaling.use_gpu
     assert s2.scaling.resources_per_worker() == {"CPU": 1.0}
-    assert s2.estimator.members == 5
+    assert s2.estimator.members == 1
     assert load_config(None, BASE).ray.fault_tolerance.train_poll_interval_s == 0.1
 
 
