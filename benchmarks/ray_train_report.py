@@ -48,7 +48,7 @@ def main() -> None:
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from finerouter.stage2.ray_runner import _poll_interval
+    from finerouter.stage2.ray_runner import train_poll_interval
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     print("| poll interval (s) | plain report (s) | report with checkpoint (s) | whole fit (s) |")
@@ -61,7 +61,7 @@ def main() -> None:
                 run_config=RunConfig(storage_path=storage, name=f"report-{k}"),
             )
             started = time.perf_counter()
-            with _poll_interval(interval):
+            with train_poll_interval(interval):
                 result = trainer.fit()
             fit = time.perf_counter() - started
             m = result.metrics

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from finerouter.errors import DataError
-from finerouter.stage2.models import member_prefix
+from finerouter.stage2.models import member_name, member_prefix
 
 if TYPE_CHECKING:
     from finerouter.stage2.config import PriorSettings
@@ -136,7 +136,7 @@ def write_bundle(
     tensors = {f"classifier.{k}": v for k, v in load_file(run / CLASSIFIER_WEIGHTS).items()}
     members = estimator_members(est_meta["dims"])
     for member in range(members):
-        path = run / (ESTIMATOR_WEIGHTS if member == 0 else f"train_router/estimator_{member}.safetensors")
+        path = run / "train_router" / f"{member_name(member)}.safetensors"
         if not path.is_file():
             raise DataError(f"{path} not found: train_router's estimator ensemble has {members} members")
         tensors |= {f"{member_prefix(member)}{k}": v for k, v in load_file(path).items()}

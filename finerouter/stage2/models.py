@@ -150,10 +150,15 @@ def member_seed(seed: int, member: int) -> int:
     return seed + 1000 * member
 
 
+def member_name(member: int) -> str:
+    """Name of an estimator member, in train_router's file names and the bundle's tensor prefixes: `estimator` for
+    member 0 (as single-estimator runs and bundles always had), `estimator_<i>` for the others."""
+    return "estimator" if member == 0 else f"estimator_{member}"
+
+
 def member_prefix(member: int) -> str:
-    """Prefix of an estimator member's tensors in a bundle: `estimator.` for member 0 (as single-estimator
-    bundles always had), `estimator_<i>.` for the others."""
-    return "estimator." if member == 0 else f"estimator_{member}."
+    """Prefix of an estimator member's tensors in a bundle."""
+    return f"{member_name(member)}."
 
 
 def member_tensors(tensors: dict[str, torch.Tensor], member: int) -> dict[str, torch.Tensor]:

@@ -61,7 +61,7 @@ def train_local(
 
 
 @contextmanager
-def _poll_interval(seconds: float | None) -> Iterator[None]:
+def train_poll_interval(seconds: float | None) -> Iterator[None]:
     """Ray Train's controller takes its poll interval from the driver's environment when a trainer starts (it
     propagates RAY_TRAIN_HEALTH_CHECK_INTERVAL_S to the controller actor); set it for this fit only."""
     if seconds is None:
@@ -114,7 +114,7 @@ def train_on_ray(
         ),
         run_config=train_run_config(ft, storage_path, name),
     )
-    with _poll_interval(ft.train_poll_interval_s):
+    with train_poll_interval(ft.train_poll_interval_s):
         result = trainer.fit()
     if result.error is not None:
         raise result.error

@@ -133,7 +133,7 @@ class TrainRouterStage(Stage):
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         from finerouter.stage2.data import load_stage2_run
-        from finerouter.stage2.models import member_seed, slot_table_for
+        from finerouter.stage2.models import member_name, member_seed, slot_table_for
         from finerouter.stage2.training import build_estimator
 
         cfg = ctx.config.stage2
@@ -171,9 +171,8 @@ class TrainRouterStage(Stage):
                 {"seed": member_seed(cfg.seed, i), "best_dev_loss": m.get("best_dev_loss", {}), "history": m["history"]}
                 for i, m in enumerate(members)
             ]
-        _save(ctx.out_dir, "estimator", dict(models[0].state_dict()), meta)
-        for index, model in enumerate(models[1:], start=1):
-            _save(ctx.out_dir, f"estimator_{index}", dict(model.state_dict()))
+        for index, model in enumerate(models):
+            _save(ctx.out_dir, member_name(index), dict(model.state_dict()), meta if index == 0 else None)
         stats = {k: meta[k] for k in ("task_heads", "tasks_with_heads", "relabelled_train_no_task", "best_dev_loss")}
         if len(members) > 1:
             stats["members_best_dev_loss"] = [m["best_dev_loss"] for m in meta["members"]]

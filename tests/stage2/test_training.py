@@ -161,15 +161,15 @@ def test_an_ensemble_trains_seeded_members_and_resumes_inside_a_member() -> None
 def test_ray_train_poll_interval_is_set_for_the_fit_only(monkeypatch) -> None:
     import os
 
-    from finerouter.stage2.ray_runner import POLL_ENV, _poll_interval
+    from finerouter.stage2.ray_runner import POLL_ENV, train_poll_interval
 
     monkeypatch.delenv(POLL_ENV, raising=False)
-    with _poll_interval(0.1):
+    with train_poll_interval(0.1):
         assert os.environ[POLL_ENV] == "0.1"
     assert POLL_ENV not in os.environ
     monkeypatch.setenv(POLL_ENV, "3")
-    with _poll_interval(None):  # None keeps what the user set
+    with train_poll_interval(None):  # None keeps what the user set
         assert os.environ[POLL_ENV] == "3"
-    with _poll_interval(0.5):
+    with train_poll_interval(0.5):
         assert os.environ[POLL_ENV] == "0.5"
     assert os.environ[POLL_ENV] == "3"
