@@ -61,6 +61,11 @@ RULES: dict[str, Callable[[np.ndarray], int]] = {
 
 def load_dev(run_dir: Path) -> tuple[Split, np.ndarray]:
     """The dev split and train's expected model costs, as `load_eval_data` builds them, without the test split."""
+    return load_split(run_dir, "dev")
+
+
+def load_split(run_dir: Path, name: str) -> tuple[Split, np.ndarray]:
+    """One split of the run's table with its embeddings, and train's expected model costs (as the harness)."""
     from finerouter.stages.artifacts import PROMPT_EMB, PROMPT_EMB_IDS, load_table
 
     table = load_table(run_dir)
@@ -68,7 +73,7 @@ def load_dev(run_dir: Path) -> tuple[Split, np.ndarray]:
     row_of = pd.Series(np.arange(len(ids)), index=pd.Index(ids))
     with np.errstate(all="ignore"):
         model_cost = np.nanmean(table.split("train").cost_matrix(), axis=0)
-    part = table.split("dev")
+    part = table.split(name)
     rows = row_of.reindex(part.prompts["prompt_id"]).to_numpy(dtype=int)
     emb = np.load(run_dir / PROMPT_EMB, mmap_mode="r")[rows]
     return Split(part.prompts, part.quality_matrix(), part.cost_matrix(), np.asarray(emb)), model_cost

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from finerouter.data.schema import SPLITS
 from finerouter.data.validate import rejected_frame
+from finerouter.errors import DataError
 
 
 class SplitConfig(BaseModel):
@@ -27,12 +29,32 @@ class SplitConfig(BaseModel):
         description="When a table has train and test but no dev prompts, this fraction of train becomes dev.",
     )
     salt: str = Field("finerouter", description="Changes the hash assignment; keep it fixed for reproducibility.")
+    source_splits: Literal["keep", "ignore", "exclude_test"] = Field(
+        "keep",
+        description="keep: a prompt's split from the source is used, only prompts without one are hashed. ignore: "
+        "every prompt is assigned by hash (re-splits and cross-validation folds of a table that ships splits). "
+        "exclude_test: the source's test prompts are rejected (held out, with that reason) and the rest hashed: "
+        "cross-validation folds for development that never see the shipped test split.",
+    )
+    rotate: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Shifts every prompt's hash (mod 1) before the fractions cut it. With test = 1/K, the rotations "
+        "0, 1/K, ..., (K-1)/K give K disjoint test sets that cover every prompt: K-fold cross-validation.",
+    )
     sample_prompts: int | None = Field(
         None,
         ge=1,
         description="Keep a deterministic hash sample of this many prompts (quick trials, tests); the others are "
         "recorded in rejected.parquet with the reason. None: keep all.",
     )
+
+    def recorded(self) -> dict[str, object]:
+        """The rule as a table's manifest records it. Options added later are left out at their defaults, so a
+        table built with the default rule keeps its fingerprint and a rerun does not redo every later stage."""
+        later = {"source_splits": "keep", "rotate": 0.0}
+        return {k: v for k, v in self.model_dump().items() if k not in later or v != later[k]}
 
     @model_validator(mode="after")
     def _fractions_sum_to_one(self) -> SplitConfig:
@@ -51,8 +73,9 @@ def hash_unit(prompt_ids: pd.Series, salt: str) -> np.ndarray:
 def assign_splits(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame, dict[str, int]]:
     """Fill missing splits by hash; carve dev out of train when the source split has none."""
     out = prompts.copy()
-    u = hash_unit(out["prompt_id"], cfg.salt)
-    missing = out["split"].isna().to_numpy()
+    u = (hash_unit(out["prompt_id"], cfg.salt) + cfg.rotate) % 1.0
+    from_source = out["split"].notna().to_numpy()
+    missing = ~from_source if cfg.source_splits == "keep" else np.ones(len(out), dtype=bool)
     by_hash = np.where(u < cfg.train, "train", np.where(u < cfg.train + cfg.dev, "dev", "test"))
     out.loc[missing, "split"] = by_hash[missing]
     report = {
@@ -60,6 +83,8 @@ def assign_splits(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame
         "split_by_hash": int(missing.sum()),
         "dev_from_train": 0,
     }
+    if cfg.source_splits != "keep":  # only then: a default build's manifest stays byte for byte as before
+        report["source_split_ignored"] = int((from_source & missing).sum())
     has_dev = (out["split"] == "dev").any()
     if not has_dev and cfg.dev_from_train > 0 and (out["split"] == "train").any():
         # A second, independent hash so the carve does not correlate with the first assignment.
@@ -68,6 +93,17 @@ def assign_splits(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame
         out.loc[carve, "split"] = "dev"
         report["dev_from_train"] = int(carve.sum())
     return out, report
+
+
+def hold_out_source_test(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """With `source_splits: exclude_test`, the source's test prompts become rejected rows with the reason."""
+    if cfg.source_splits != "exclude_test":
+        return prompts, rejected_frame("prompts", prompts.iloc[:0], "")
+    held = (prompts["split"] == "test").to_numpy()
+    if not held.any():
+        raise DataError("data.split.source_splits is 'exclude_test' but the source has no test prompts to hold out")
+    reason = "source test split held out (data.split.source_splits: exclude_test)"
+    return prompts[~held].reset_index(drop=True), rejected_frame("prompts", prompts[held], reason)
 
 
 def sample_prompts(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame, pd.DataFrame]:

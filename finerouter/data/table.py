@@ -13,7 +13,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from finerouter.data.schema import FORMAT_VERSION, MANIFEST_FILE, SCHEMAS, TABLE_FILES
-from finerouter.data.splits import SplitConfig, assign_splits, drop_cross_split_duplicates, sample_prompts
+from finerouter.data.splits import (
+    SplitConfig,
+    assign_splits,
+    drop_cross_split_duplicates,
+    hold_out_source_test,
+    sample_prompts,
+)
 from finerouter.data.validate import (
     conform,
     empty_rejected,
@@ -53,10 +59,13 @@ class RoutingTable:
         counts_in = {"prompts": len(raw.prompts), "models": len(raw.models), "outcomes": len(raw.outcomes)}
         prompts, rej_p = validate_prompts(raw.prompts)
         models, rej_m = validate_models(raw.models)
+        prompts, rej_held = hold_out_source_test(prompts, split)
         prompts, split_report = assign_splits(prompts, split)
+        if split.source_splits == "exclude_test":
+            split_report["source_test_held_out"] = len(rej_held)
         prompts, rej_dup, dup_report = drop_cross_split_duplicates(prompts)
         prompts, rej_sample = sample_prompts(prompts, split)
-        rej_dup = pd.concat([rej_dup, rej_sample], ignore_index=True)
+        rej_dup = pd.concat([rej_held, rej_dup, rej_sample], ignore_index=True)
         why = reasons_by_key(pd.concat([rej_p, rej_dup]), "prompt_id")
         outcomes, rej_o = validate_outcomes(raw.outcomes, prompts["prompt_id"], models["model"], why)
         no_outcomes = ~prompts["prompt_id"].isin(set(outcomes["prompt_id"]))
@@ -84,7 +93,7 @@ class RoutingTable:
             "origin": origin,
             "counts": counts,
             "source_rejected": int(rejected_by_table.get("source", 0)),
-            "split_config": split.model_dump(),
+            "split_config": split.recorded(),
             "split_report": {**split_report, **dup_report},
             "importer_report": raw.report,
         }

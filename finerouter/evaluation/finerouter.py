@@ -34,17 +34,19 @@ class BundleEmbeddings:
         return held[1]
 
 
-# name -> (alpha override, use task heads): alpha None = the bundle's dev-calibrated alpha
-VARIANTS: dict[str, tuple[float | None, bool]] = {
-    "finerouter": (None, True),
-    "finerouter-stage2": (1.0, True),  # no stage-1 prior
+# name -> (alpha override, use task heads): None = the bundle's dev-calibrated choice
+VARIANTS: dict[str, tuple[float | None, bool | None]] = {
+    "finerouter": (None, None),
+    "finerouter-stage2": (1.0, True),  # no stage-1 prior, task heads
     "finerouter-general": (1.0, False),  # stage 2 with general heads only
-    "finerouter-prior": (0.0, True),  # stage 1 only: the classifier's task and its prior
+    "finerouter-prior": (0.0, None),  # stage 1 only: the classifier's task and its prior (no estimate)
 }
 
 
 class BundleRouter(Router):
-    def __init__(self, bundle_dir: Path, name: str = "finerouter", alpha: float | None = None, tasks: bool = True):
+    def __init__(
+        self, bundle_dir: Path, name: str = "finerouter", alpha: float | None = None, tasks: bool | None = None
+    ) -> None:
         self.bundle_dir, self.name, self.alpha, self.use_task_heads = Path(bundle_dir), name, alpha, tasks
         self.embeddings = BundleEmbeddings()
 

@@ -1,6 +1,7 @@
 """The router bundle: everything the online `Router` needs, in one directory that loads without Ray.
 
-    bundle.json           format, version, models, expected cost per model, alpha, threshold, tolerance,
+    bundle.json           format, version, models, expected cost per model, alpha, task_heads (route with the
+                          task heads or the general heads only; absent = true), threshold, tolerance,
                           encoder reference, network sizes, dev calibration, lineage
     weights.safetensors   classifier.{W,u,b}, estimator.* (adapter, model embeddings, general and task heads,
                           slot table; with an ensemble of N estimators, members 1..N-1 as estimator_<i>.*),
@@ -115,10 +116,11 @@ def write_bundle(
     run_dir: str | Path, out_dir: str | Path, *, alpha: float | str | None = None, tolerance: float | None = None,
     target_cost: float | None = None, name: str | None = None, prior: PriorSettings | None = None,
     routing_threshold: float | str | None = None, alpha_objective: str | None = None,
+    task_heads: bool | str | None = None,
 ) -> Path:  # fmt: skip
     """A bundle from a completed rebuild (stages train_classifier and train_router). alpha / tolerance /
-    target_cost / name / prior / routing_threshold / alpha_objective default to the `stage2` config defaults;
-    alpha 'auto' and target_cost are calibrated on the dev split (never on test)."""
+    target_cost / name / prior / routing_threshold / alpha_objective / task_heads default to the `stage2` config
+    defaults; alpha 'auto', task_heads 'auto' and target_cost are calibrated on the dev split (never on test)."""
     from safetensors.torch import load_file
 
     from finerouter.routing.calibrate import calibrate
@@ -173,7 +175,9 @@ def write_bundle(
         tolerance=defaults.cost.tolerance if tolerance is None else tolerance,
         target_cost=defaults.cost.target_cost if target_cost is None else target_cost,
         alpha_objective=alpha_objective or defaults.alpha_objective,
+        task_heads=defaults.task_heads if task_heads is None else task_heads,
     )  # fmt: skip
     meta["alpha"] = meta["calibration"]["alpha"]
+    meta["task_heads"] = meta["calibration"]["task_heads"]
     meta["tolerance"] = meta["calibration"]["tolerance"]
     return save_bundle(parts, out_dir)

@@ -77,6 +77,7 @@ class Router:
         self.model_cost: dict[str, float] = {m: meta["model_cost"][m] for m in self.models}
         self.cost_unit: str = meta["cost_unit"]
         self.alpha: float = float(meta["alpha"])
+        self.use_task_heads: bool = bool(meta.get("task_heads", True))  # bundles before the choice used them
         self.tolerance: float = float(meta["tolerance"])
         self.threshold: float = float(meta["threshold"])
         self.task_ids = np.asarray(meta["task_ids"], dtype=np.int64)
@@ -114,15 +115,17 @@ class Router:
         return self.meta.get("encoder", {}).get("mode") == "finetune"
 
     @torch.no_grad()
-    def analyse(self, emb: np.ndarray, *, use_task_heads: bool = True) -> Analysis:
+    def analyse(self, emb: np.ndarray, *, use_task_heads: bool | None = None) -> Analysis:
+        """Task, confidence, stage-2 estimate and stage-1 prior; `use_task_heads` None = the bundle's choice."""
         x = torch.as_tensor(np.asarray(emb, dtype=np.float32))
         task, conf = self.classifier.assign(x, self.threshold)
-        estimate, _ = self.estimator(x, task if use_task_heads else None)
+        heads = self.use_task_heads if use_task_heads is None else use_task_heads
+        estimate, _ = self.estimator(x, task if heads else None)
         prior = self.priors[np.where(task.numpy() >= 0, task.numpy(), len(self.priors) - 1)]
         return Analysis(task.numpy(), conf.numpy(), estimate.numpy().astype(np.float64), prior)
 
     def fused_scores(
-        self, emb: np.ndarray, *, alpha: float | None = None, use_task_heads: bool = True,
+        self, emb: np.ndarray, *, alpha: float | None = None, use_task_heads: bool | None = None,
         allowed: np.ndarray | None = None,
     ) -> np.ndarray:  # fmt: skip
         """(B, M) fused scores; NaN for models not allowed."""

@@ -119,6 +119,13 @@ class Stage2Config(_Strict):
         "curve, or quality at tolerance 0, one point of it (held out on dev, aiq chose better alphas on LLMRouter and "
         "MMLU-Pro: benchmarks/alpha_rule_cv.py, docs/results.md)",
     )
+    task_heads: bool | Literal["auto"] = Field(
+        "auto",
+        description="route with the task heads (true, the paper), the general heads only (false), or 'auto': whichever "
+        "has the better dev objective, chosen together with alpha (ties go to the general heads). On LLMRouter's "
+        "development folds the task heads lowered quality and dev chose the general heads in every fold "
+        "(benchmarks/component_rule_cv.py, docs/results.md)",
+    )
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     estimator: EstimatorSettings = Field(default_factory=EstimatorSettings)
     cost: CostSettings = Field(default_factory=CostSettings)

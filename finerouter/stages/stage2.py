@@ -190,6 +190,7 @@ class BundleStage(Stage):
         return {
             "alpha": s.alpha, "cost": s.cost.model_dump(), "name": s.bundle_name, "prior": s.prior.model_dump(),
             "routing_threshold": s.routing_threshold, "alpha_objective": s.alpha_objective,
+            "task_heads": s.task_heads,
         }  # fmt: skip
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
@@ -200,7 +201,7 @@ class BundleStage(Stage):
         write_bundle(
             ctx.run_dir, ctx.out_dir / "_b", alpha=s.alpha, tolerance=s.cost.tolerance, target_cost=s.cost.target_cost,
             name=s.bundle_name, prior=s.prior, routing_threshold=s.routing_threshold,
-            alpha_objective=s.alpha_objective,
+            alpha_objective=s.alpha_objective, task_heads=s.task_heads,
         )  # fmt: skip
         for item in (ctx.out_dir / "_b").iterdir():
             item.rename(ctx.out_dir / item.name)
@@ -208,7 +209,7 @@ class BundleStage(Stage):
         meta = json.loads((ctx.out_dir / "bundle.json").read_text())
         cal = meta["calibration"]
         return {
-            "version": meta["version"], "alpha": meta["alpha"], "tolerance": meta["tolerance"], "prior": meta["prior"],
-            "threshold": meta["threshold"],
+            "version": meta["version"], "alpha": meta["alpha"], "task_heads": meta["task_heads"],
+            "tolerance": meta["tolerance"], "prior": meta["prior"], "threshold": meta["threshold"],
             "dev_quality": round(cal["dev_quality"], 4), "dev_cost": round(cal["dev_cost"], 4),
         }  # fmt: skip

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from finerouter.data.splits import SplitConfig, assign_splits, drop_cross_split_duplicates
 from finerouter.data.table import RawTable, RoutingTable
+from finerouter.errors import DataError
 
 
 def prompts(n: int, split: str | None = None) -> pd.DataFrame:
@@ -36,6 +37,73 @@ def test_source_split_is_kept_and_dev_is_carved_from_train_only() -> None:
     assert set(out["split"]) == {"train", "dev", "test"}
     out, report = assign_splits(df, SplitConfig(dev_from_train=0))
     assert report["dev_from_train"] == 0 and "dev" not in set(out["split"])
+
+
+def test_ignored_source_splits_are_all_hashed() -> None:
+    df = pd.concat([prompts(3000, "train"), prompts(1000, "test").assign(prompt_id=lambda d: "t" + d["prompt_id"])])
+    out, report = assign_splits(df, SplitConfig(source_splits="ignore", train=0.7, dev=0.1, test=0.2))
+    assert report["split_by_hash"] == 4000 and report["source_split_ignored"] == 4000
+    assert report["split_from_source"] == 0 and report["dev_from_train"] == 0
+    shares = out["split"].value_counts(normalize=True)
+    assert abs(shares["train"] - 0.7) < 0.03 and abs(shares["test"] - 0.2) < 0.03
+    # the shipped test prompts are spread over every split now, not kept as test
+    assert set(out[df["split"].to_numpy() == "test"]["split"]) == {"train", "dev", "test"}
+    kept, report = assign_splits(df, SplitConfig())
+    shipped_test = df["split"].to_numpy() == "test"
+    assert "source_split_ignored" not in report and (kept["split"][shipped_test] == "test").all()
+
+
+def test_rotations_make_disjoint_test_folds_that_cover_every_prompt() -> None:
+    df = prompts(5000)
+    folds = 5
+    tests, devs = [], []
+    for fold in range(folds):
+        cfg = SplitConfig(train=0.7, dev=0.1, test=0.2, rotate=fold / folds)
+        out, _ = assign_splits(df, cfg)
+        tests.append(set(out.loc[out["split"] == "test", "prompt_id"]))
+        devs.append(set(out.loc[out["split"] == "dev", "prompt_id"]))
+    assert sum(len(t) for t in tests) == len(df)
+    assert set().union(*tests) == set(df["prompt_id"])
+    assert all(abs(len(t) - 1000) < 100 for t in tests)
+    assert all(not (devs[f] & tests[f]) for f in range(folds))
+    assert tests[0] != tests[1]
+
+
+def test_excluded_source_test_is_rejected_with_its_reason_and_the_rest_folded() -> None:
+    raw = RawTable(
+        prompts=pd.concat([prompts(40, "train"), prompts(10, "test").assign(prompt_id=lambda d: "t" + d["prompt_id"])]),
+        models=pd.DataFrame({"model": ["a", "b"], "input_price": [1.0, 2.0], "output_price": [1.0, 2.0]}),
+        outcomes=pd.DataFrame(
+            {"prompt_id": [f"{t}id-{i}" for t, n in (("", 40), ("t", 10)) for i in range(n) for _ in "ab"],
+             "model": ["a", "b"] * 50, "quality": [1.0, 0.0] * 50}
+        ),
+    )  # fmt: skip
+    cfg = SplitConfig(source_splits="exclude_test", train=0.6, dev=0.2, test=0.2)
+    table = RoutingTable.build(raw, cfg)
+    assert len(table.prompts) == 40 and not table.prompts["prompt_id"].str.startswith("t").any()
+    held = table.rejected[table.rejected["reason"].str.contains("source test split held out")]
+    assert held["table"].value_counts().to_dict() == {"outcomes": 20, "prompts": 10}  # outcomes say why too
+    report = table.manifest["split_report"]
+    assert report["source_test_held_out"] == 10 and report["source_split_ignored"] == 40
+    assert table.manifest["counts"]["prompts"] == {"in": 50, "kept": 40, "rejected": 10}
+    no_test = RawTable(prompts=prompts(5, "train"), models=raw.models, outcomes=raw.outcomes.iloc[:10])
+    with pytest.raises(DataError, match="no test prompts to hold out"):
+        RoutingTable.build(no_test, cfg)
+
+
+def test_manifest_records_the_later_split_options_only_when_set() -> None:
+    recorded = SplitConfig().recorded()
+    assert "source_splits" not in recorded and "rotate" not in recorded and recorded["salt"] == "finerouter"
+    assert SplitConfig(source_splits="ignore", rotate=0.4).recorded() == {
+        **recorded, "source_splits": "ignore", "rotate": 0.4
+    }  # fmt: skip
+
+
+def test_split_choices_are_validated() -> None:
+    with pytest.raises(ValidationError, match="keep"):
+        SplitConfig(source_splits="drop")
+    with pytest.raises(ValidationError, match="rotate"):
+        SplitConfig(rotate=1.0)
 
 
 def test_cross_split_duplicates_stay_in_the_earliest_split() -> None:

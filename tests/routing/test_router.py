@@ -256,3 +256,39 @@ def test_add_model_to_an_ensemble_trains_the_new_model_in_every_member(run, ense
     router = Router.load(out)
     assert len(router.estimator.members) == 3
     assert router.route_embeddings(run.data.test.emb[:3], models=[new])[0].model == new
+
+
+def test_task_heads_auto_picks_the_better_heads_and_alpha_on_dev(run, bundle) -> None:
+    from finerouter.routing.calibrate import calibrate
+    from tests.routing.factory import _subset
+
+    parts = read_bundle(bundle)
+    data = _subset(run.data, [run.data.models.index(m) for m in parts.meta["models"]])
+    cal = calibrate(parts, data.dev, data.model_cost, alpha="auto", tolerance=0.0, target_cost=None, task_heads="auto")
+    rows = [(cal["task_heads"], r) for r in cal["alpha_sweep"]]
+    rows += [(not cal["task_heads"], r) for r in cal["other_heads_alpha_sweep"]]
+    best = max(r["aiq"] for _, r in rows)
+    chosen = next(r for heads, r in rows if heads == cal["task_heads"] and r["alpha"] == cal["alpha"])
+    assert chosen["aiq"] == pytest.approx(best, abs=1e-9) and cal["task_heads_source"] == "dev, best aiq"
+    for fixed in (True, False):
+        cal = calibrate(parts, data.dev, data.model_cost, alpha=0.7, tolerance=0.0, target_cost=None, task_heads=fixed)
+        assert (
+            cal["task_heads"] is fixed and cal["task_heads_source"] == "config" and "other_heads_alpha_sweep" not in cal
+        )
+    with pytest.raises(ConfigError, match="task_heads 'maybe' is not supported; valid: true, false, auto"):
+        calibrate(parts, data.dev, data.model_cost, alpha="auto", tolerance=0.0, target_cost=None, task_heads="maybe")
+
+
+def test_a_bundle_routes_with_the_heads_it_records(run, bundle) -> None:
+    parts = read_bundle(bundle)
+    assert "task_heads" not in parts.meta and Router(parts).use_task_heads  # bundles from before the choice
+    emb = run.data.test.emb
+    with_heads = Router(parts)
+    general = Router(type(parts)({**parts.meta, "task_heads": False}, parts.tensors, parts.tasks))
+    assert not general.use_task_heads
+    np.testing.assert_array_equal(general.fused_scores(emb), with_heads.fused_scores(emb, use_task_heads=False))
+    assert not np.array_equal(general.fused_scores(emb), with_heads.fused_scores(emb))  # task heads change scores
+    np.testing.assert_array_equal(general.fused_scores(emb, use_task_heads=True), with_heads.fused_scores(emb))
+    picks = [d.model for d in general.route_embeddings(emb)]
+    scores = general.fused_scores(emb)
+    assert picks == [general.models[int(j)] for j in np.nanargmax(scores, axis=1)]  # tolerance 0: the top score
