@@ -61,8 +61,8 @@ def calibrate(
         candidates = [(heads, row) for heads in options for row in sweeps[heads]]
     else:
         candidates = [(heads, _row_at(router, dev, model_cost, heads, float(alpha))) for heads in options]
-    heads, best = max(candidates, key=lambda c: (round(c[1][key], 9), -abs(c[1]["alpha"] - 0.5), not c[0]))
-    chosen_alpha = float(best["alpha"])
+    heads, chosen = max(candidates, key=lambda c: (round(c[1][key], 9), -abs(c[1]["alpha"] - 0.5), not c[0]))
+    chosen_alpha = float(chosen["alpha"])
     out: dict[str, Any] = {
         "split": "dev",
         "prompts": len(dev),
