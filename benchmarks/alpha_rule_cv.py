@@ -94,6 +94,27 @@ def metrics(scores: np.ndarray, split: Split, model_cost: np.ndarray) -> tuple[f
     return q0, split_aiq(points, split), float(np.mean([p["quality"] for p in points]))
 
 
+def routed_task_and_prior(router: Router, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+    """The task each row of `x` is routed in (the bundle's routing threshold) and that task's stage-1 prior."""
+    with torch.no_grad():
+        task, _ = router.classifier.assign(x, router.threshold)
+    return task, router.priors[np.where(task.numpy() >= 0, task.numpy(), len(router.priors) - 1)]
+
+
+def score_estimate(
+    estimate: np.ndarray, prior: np.ndarray, split: Split, model_cost: np.ndarray
+) -> tuple[float, float, float, float]:
+    """(alpha, quality at tau 0, AIQ, MSE) of a stage-2 estimate fused with `prior`, alpha chosen by AIQ of the
+    lambda curve on `split`, as the bundle stage chooses it."""
+    from finerouter.routing.router import fuse
+
+    allowed = np.ones(prior.shape, dtype=bool)
+    table = np.array([metrics(fuse(estimate, prior, a, allowed), split, model_cost) for a in ALPHAS])
+    k = int(table[:, 1].argmax())
+    mse = float(np.nanmean((estimate - split.quality) ** 2))
+    return float(ALPHAS[k]), float(table[k, 0]), float(table[k, 1]), mse
+
+
 def table_of(fused: np.ndarray, split: Split, idx: np.ndarray, model_cost: np.ndarray) -> np.ndarray:
     """(alphas, METRICS) for the prompts `idx` of `split`."""
     part = subset(split, idx)

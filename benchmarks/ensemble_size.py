@@ -18,9 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from alpha_rule_cv import ALPHAS, load_dev, metrics  # benchmarks/ is on sys.path when run as a script
+from alpha_rule_cv import (
+    load_dev,
+    routed_task_and_prior,
+    score_estimate,
+)  # benchmarks/ is on sys.path when run as a script
 
-from finerouter.routing.router import Router, fuse
+from finerouter.routing.router import Router
 
 
 def prefix_scores(run_dir: Path) -> list[tuple[float, float, float, float]]:
@@ -28,19 +32,12 @@ def prefix_scores(run_dir: Path) -> list[tuple[float, float, float, float]]:
     dev, model_cost = load_dev(run_dir)
     router = Router.load(run_dir / "bundle")
     x = torch.as_tensor(np.asarray(dev.emb, dtype=np.float32))
+    task, prior = routed_task_and_prior(router, x)
     with torch.no_grad():
-        task, _ = router.classifier.assign(x, router.threshold)
         estimates = [member(x, task)[0].numpy().astype(np.float64) for member in router.estimator.members]
-    prior = router.priors[np.where(task.numpy() >= 0, task.numpy(), len(router.priors) - 1)]
-    allowed = np.ones(prior.shape, dtype=bool)
-    rows = []
-    for n in range(1, len(estimates) + 1):
-        estimate = np.mean(estimates[:n], axis=0)
-        table = np.array([metrics(fuse(estimate, prior, a, allowed), dev, model_cost) for a in ALPHAS])
-        k = int(table[:, 1].argmax())
-        mse = float(np.nanmean((estimate - dev.quality) ** 2))
-        rows.append((float(ALPHAS[k]), float(table[k, 0]), float(table[k, 1]), mse))
-    return rows
+    return [
+        score_estimate(np.mean(estimates[:n], axis=0), prior, dev, model_cost) for n in range(1, len(estimates) + 1)
+    ]
 
 
 def main() -> None:

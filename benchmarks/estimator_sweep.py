@@ -23,15 +23,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from alpha_rule_cv import ALPHAS, load_dev, metrics  # benchmarks/ is on sys.path when run as a script
+from alpha_rule_cv import (
+    load_dev,
+    routed_task_and_prior,
+    score_estimate,
+)  # benchmarks/ is on sys.path when run as a script
 
-from finerouter.routing.router import Router, fuse
+from finerouter.routing.router import Router
 from finerouter.stage2.config import EstimatorSettings
-from finerouter.stage2.data import load_stage2_run
-from finerouter.stage2.models import member_seed, slot_table_for
+from finerouter.stage2.models import member_seed
 from finerouter.stage2.ray_runner import train_local
 from finerouter.stage2.training import build_estimator
-from finerouter.stages.stage2 import relabel
+from finerouter.stages.stage2 import estimator_arrays
 
 # name -> overrides of the current defaults; one change at a time, then combinations named on the command line
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -54,20 +57,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def run_arrays(run_dir: Path, settings: EstimatorSettings) -> dict[str, np.ndarray]:
-    """The train_router stage's arrays for this run (train_router.run builds the same)."""
-    data, tasks = load_stage2_run(run_dir)
-    task, _ = relabel(run_dir, data.train.emb)
-    task_dev, _ = relabel(run_dir, data.dev.emb)
-    counts = np.bincount(task[task >= 0], minlength=tasks.n_tasks)
-    trained = [bool(c >= settings.min_task_prompts) for c in counts]
-    return {
-        "x": data.train.emb, "quality": data.train.quality, "task": task, "x_dev": data.dev.emb,
-        "quality_dev": data.dev.quality, "task_dev": task_dev,
-        "slot_table": slot_table_for(tasks.candidates, len(data.models), trained),
-    }  # fmt: skip
-
-
 def score_run(
     run_dir: Path, seed: int, variants: dict[str, dict[str, Any]], draws: int
 ) -> dict[str, tuple[float, ...]]:
@@ -76,11 +65,8 @@ def score_run(
     dev, model_cost = load_dev(run_dir)
     router = Router.load(run_dir / "bundle")
     x = torch.as_tensor(np.asarray(dev.emb, dtype=np.float32))
-    with torch.no_grad():
-        task, _ = router.classifier.assign(x, router.threshold)
-    prior = router.priors[np.where(task.numpy() >= 0, task.numpy(), len(router.priors) - 1)]
-    allowed = np.ones(prior.shape, dtype=bool)
-    arrays = run_arrays(run_dir, EstimatorSettings())
+    task, prior = routed_task_and_prior(router, x)
+    arrays, _ = estimator_arrays(run_dir, EstimatorSettings().min_task_prompts)
     out = {}
     for name, overrides in variants.items():
         settings = EstimatorSettings(**overrides).model_dump()
@@ -94,12 +80,10 @@ def score_run(
             model.eval()
             with torch.no_grad():
                 estimate = model(x, task)[0].numpy().astype(np.float64)
-            table = np.array([metrics(fuse(estimate, prior, a, allowed), dev, model_cost) for a in ALPHAS])
-            k = int(table[:, 1].argmax())
-            mse = float(np.nanmean((estimate - dev.quality) ** 2))
-            rows.append((float(ALPHAS[k]), float(table[k, 0]), float(table[k, 1]), mse, seconds))
-            print(f"{run_dir.name} {name} draw {draw}: alpha {ALPHAS[k]:.1f} q {table[k, 0]:.4f} "
-                  f"AIQ {table[k, 1]:.4f} MSE {mse:.4f} ({seconds:.1f} s)", flush=True)  # fmt: skip
+            alpha, quality, aiq, mse = score_estimate(estimate, prior, dev, model_cost)
+            rows.append((alpha, quality, aiq, mse, seconds))
+            print(f"{run_dir.name} {name} draw {draw}: alpha {alpha:.1f} q {quality:.4f} AIQ {aiq:.4f} "
+                  f"MSE {mse:.4f} ({seconds:.1f} s)", flush=True)  # fmt: skip
         out[name] = (*(float(v) for v in np.mean(rows, axis=0)), *(row[2] for row in rows))
     return out
 

@@ -46,13 +46,3 @@ def test_overrides_parse_yaml_values() -> None:
         apply_overrides({}, ["novalue"])
     with pytest.raises(ConfigError, match="is a value, not a section"):
         apply_overrides({"a": 1}, ["a.b=2"])
-
-
-def test_task_heads_choices_are_validated() -> None:
-    from pydantic import ValidationError
-
-    from finerouter.stage2.config import Stage2Config
-
-    assert Stage2Config().task_heads == "auto" and Stage2Config(task_heads=False).task_heads is False
-    with pytest.raises(ValidationError, match="auto"):
-        Stage2Config(task_heads="maybe")

@@ -95,15 +95,17 @@ def assign_splits(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame
     return out, report
 
 
-def hold_out_source_test(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """With `source_splits: exclude_test`, the source's test prompts become rejected rows with the reason."""
+def hold_out_source_test(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """With `source_splits: exclude_test`, the source's test prompts become rejected rows with the reason, counted
+    in the returned report (empty otherwise, so a default build's manifest is unchanged)."""
     if cfg.source_splits != "exclude_test":
-        return prompts, rejected_frame("prompts", prompts.iloc[:0], "")
+        return prompts, rejected_frame("prompts", prompts.iloc[:0], ""), {}
     held = (prompts["split"] == "test").to_numpy()
     if not held.any():
         raise DataError("data.split.source_splits is 'exclude_test' but the source has no test prompts to hold out")
     reason = "source test split held out (data.split.source_splits: exclude_test)"
-    return prompts[~held].reset_index(drop=True), rejected_frame("prompts", prompts[held], reason)
+    rejected = rejected_frame("prompts", prompts[held], reason)
+    return prompts[~held].reset_index(drop=True), rejected, {"source_test_held_out": int(held.sum())}
 
 
 def sample_prompts(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame, pd.DataFrame]:

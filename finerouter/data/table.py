@@ -59,10 +59,8 @@ class RoutingTable:
         counts_in = {"prompts": len(raw.prompts), "models": len(raw.models), "outcomes": len(raw.outcomes)}
         prompts, rej_p = validate_prompts(raw.prompts)
         models, rej_m = validate_models(raw.models)
-        prompts, rej_held = hold_out_source_test(prompts, split)
+        prompts, rej_held, held_report = hold_out_source_test(prompts, split)
         prompts, split_report = assign_splits(prompts, split)
-        if split.source_splits == "exclude_test":
-            split_report["source_test_held_out"] = len(rej_held)
         prompts, rej_dup, dup_report = drop_cross_split_duplicates(prompts)
         prompts, rej_sample = sample_prompts(prompts, split)
         rej_dup = pd.concat([rej_held, rej_dup, rej_sample], ignore_index=True)
@@ -94,7 +92,7 @@ class RoutingTable:
             "counts": counts,
             "source_rejected": int(rejected_by_table.get("source", 0)),
             "split_config": split.recorded(),
-            "split_report": {**split_report, **dup_report},
+            "split_report": {**split_report, **held_report, **dup_report},
             "importer_report": raw.report,
         }
         table = cls(prompts, models, outcomes, rejected, manifest)

@@ -122,6 +122,26 @@ def relabel(run_dir: Path, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return task.numpy(), conf.numpy()
 
 
+def estimator_arrays(run_dir: Path, min_task_prompts: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """What train_router trains the estimator on: train and dev embeddings, qualities and classifier-relabelled
+    tasks, and the slot table of the tasks that get heads (>= `min_task_prompts` relabelled train prompts); with
+    the number of relabelled train prompts per task."""
+    from finerouter.stage2.data import load_stage2_run
+    from finerouter.stage2.models import slot_table_for
+
+    data, tasks = load_stage2_run(run_dir)
+    task, _ = relabel(run_dir, data.train.emb)
+    task_dev, _ = relabel(run_dir, data.dev.emb)
+    counts = np.bincount(task[task >= 0], minlength=tasks.n_tasks)
+    trained = [bool(c >= min_task_prompts) for c in counts]
+    arrays = {
+        "x": data.train.emb, "quality": data.train.quality, "task": task, "x_dev": data.dev.emb,
+        "quality_dev": data.dev.quality, "task_dev": task_dev,
+        "slot_table": slot_table_for(tasks.candidates, len(data.models), trained),
+    }  # fmt: skip
+    return arrays, counts
+
+
 class TrainRouterStage(Stage):
     name = "train_router"
     inputs = (*STAGE2_INPUTS, "train_classifier")
@@ -132,22 +152,13 @@ class TrainRouterStage(Stage):
         return {"estimator": s.estimator.model_dump(), "seed": s.seed, "encoder": s.encoder}
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        from finerouter.stage2.data import load_stage2_run
-        from finerouter.stage2.models import member_name, member_seed, slot_table_for
+        from finerouter.stage2.models import member_name, member_seed
         from finerouter.stage2.training import build_estimator
 
         cfg = ctx.config.stage2
         settings = cfg.estimator
-        data, tasks = load_stage2_run(ctx.run_dir)
-        task, _ = relabel(ctx.run_dir, data.train.emb)
-        task_dev, _ = relabel(ctx.run_dir, data.dev.emb)
-        counts = np.bincount(task[task >= 0], minlength=tasks.n_tasks)
-        trained = [bool(c >= settings.min_task_prompts) for c in counts]
-        slots = slot_table_for(tasks.candidates, len(data.models), trained)
-        arrays = {
-            "x": data.train.emb, "quality": data.train.quality, "task": task, "x_dev": data.dev.emb,
-            "quality_dev": data.dev.quality, "task_dev": task_dev, "slot_table": slots,
-        }  # fmt: skip
+        arrays, counts = estimator_arrays(ctx.run_dir, settings.min_task_prompts)
+        task, slots = arrays["task"], arrays["slot_table"]
         ensemble = ray_train(ctx, self, "estimators", arrays, settings.model_dump())
         members = ensemble["members"]
         models = []
@@ -160,7 +171,7 @@ class TrainRouterStage(Stage):
         meta = {
             "dims": dims,
             "task_heads": int(models[0].task_heads.n_heads),
-            "tasks_with_heads": int(sum(trained)),
+            "tasks_with_heads": int((counts >= settings.min_task_prompts).sum()),
             "relabelled_train_per_task": counts.tolist(),
             "relabelled_train_no_task": int((task < 0).sum()),
             "best_dev_loss": first.get("best_dev_loss", {}),

@@ -61,3 +61,13 @@ def test_routing_threshold_is_the_classifiers_unless_set() -> None:
     assert load_config(None, [*BASE, "stage2.routing_threshold=0.05"]).stage2.routing_threshold == 0.05
     with pytest.raises(ConfigError, match=r"stage2.routing_threshold must be in \[0, 1\] or 'classifier'"):
         load_config(None, [*BASE, "stage2.routing_threshold=1.5"])
+
+
+def test_task_heads_choices_are_validated() -> None:
+    from pydantic import ValidationError
+
+    from finerouter.stage2.config import Stage2Config
+
+    assert Stage2Config().task_heads == "auto" and Stage2Config(task_heads=False).task_heads is False
+    with pytest.raises(ValidationError, match="auto"):
+        Stage2Config(task_heads="maybe")
