@@ -102,14 +102,14 @@ def routed_task_and_prior(router: Router, x: torch.Tensor) -> tuple[torch.Tensor
 
 
 def score_estimate(
-    estimate: np.ndarray, prior: np.ndarray, split: Split, model_cost: np.ndarray
+    estimate: np.ndarray, prior: np.ndarray, split: Split, model_cost: np.ndarray, scale: str
 ) -> tuple[float, float, float, float]:
-    """(alpha, quality at tau 0, AIQ, MSE) of a stage-2 estimate fused with `prior`, alpha chosen by AIQ of the
-    lambda curve on `split`, as the bundle stage chooses it."""
+    """(alpha, quality at tau 0, AIQ, MSE) of a stage-2 estimate fused with `prior` on the score `scale` (the
+    bundle's), alpha chosen by AIQ of the lambda curve on `split`, as the bundle stage chooses it."""
     from finerouter.routing.router import fuse
 
     allowed = np.ones(prior.shape, dtype=bool)
-    table = np.array([metrics(fuse(estimate, prior, a, allowed), split, model_cost) for a in ALPHAS])
+    table = np.array([metrics(fuse(estimate, prior, a, allowed, scale), split, model_cost) for a in ALPHAS])
     k = int(table[:, 1].argmax())
     mse = float(np.nanmean((estimate - split.quality) ** 2))
     return float(ALPHAS[k]), float(table[k, 0]), float(table[k, 1]), mse

@@ -36,7 +36,8 @@ def prefix_scores(run_dir: Path) -> list[tuple[float, float, float, float]]:
     with torch.no_grad():
         estimates = [member(x, task)[0].numpy().astype(np.float64) for member in router.estimator.members]
     return [
-        score_estimate(np.mean(estimates[:n], axis=0), prior, dev, model_cost) for n in range(1, len(estimates) + 1)
+        score_estimate(np.mean(estimates[:n], axis=0), prior, dev, model_cost, router.score_scale)
+        for n in range(1, len(estimates) + 1)
     ]
 
 

@@ -80,7 +80,7 @@ def score_run(
             model.eval()
             with torch.no_grad():
                 estimate = model(x, task)[0].numpy().astype(np.float64)
-            alpha, quality, aiq, mse = score_estimate(estimate, prior, dev, model_cost)
+            alpha, quality, aiq, mse = score_estimate(estimate, prior, dev, model_cost, router.score_scale)
             rows.append((alpha, quality, aiq, mse, seconds))
             print(f"{run_dir.name} {name} draw {draw}: alpha {alpha:.1f} q {quality:.4f} AIQ {aiq:.4f} "
                   f"MSE {mse:.4f} ({seconds:.1f} s)", flush=True)  # fmt: skip

@@ -65,7 +65,7 @@ def main() -> None:
         for statistic, k in PRIORS:
             prior = stage1_priors(tasks, data.train.quality, statistic, k)[row_of]
             for alpha in ALPHA_GRID:
-                scores = fuse(analysis.estimate, prior, alpha, allowed)
+                scores = fuse(analysis.estimate, prior, alpha, allowed, router.score_scale)
                 print(
                     f"threshold {threshold:.2f} (task for {np.mean(analysis.task >= 0):.0%}) prior {statistic:6s} "
                     f"k={k:4.0f} alpha {alpha:.1f}  {fmt(dev_row(scores, dev, data.model_cost))}"

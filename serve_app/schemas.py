@@ -55,7 +55,10 @@ class TaskInfo(BaseModel):
 class RouteResponse(BaseModel):
     model: str
     task: TaskInfo
-    scores: dict[str, float] = Field(description="fused score of every model considered, higher is better")
+    scores: dict[str, float] = Field(
+        description="fused score of every model considered, higher is better (in predicted-quality units, or in [0, 1] "
+        "per prompt for a bundle with score_scale minmax)"
+    )
     estimated_cost: float | None
     cost_unit: str
     bundle_version: str

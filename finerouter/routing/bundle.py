@@ -1,7 +1,8 @@
 """The router bundle: everything the online `Router` needs, in one directory that loads without Ray.
 
     bundle.json           format, version, models, expected cost per model, alpha, task_heads (route with the
-                          task heads or the general heads only; absent = true), threshold, tolerance,
+                          task heads or the general heads only; absent = true), score_scale (the fused scores'
+                          scale, quality or minmax; absent = minmax), threshold, tolerance,
                           encoder reference, network sizes, dev calibration, lineage
     weights.safetensors   classifier.{W,u,b}, estimator.* (adapter, model embeddings, general and task heads,
                           slot table; with an ensemble of N estimators, members 1..N-1 as estimator_<i>.*),
@@ -116,11 +117,12 @@ def write_bundle(
     run_dir: str | Path, out_dir: str | Path, *, alpha: float | str | None = None, tolerance: float | None = None,
     target_cost: float | None = None, name: str | None = None, prior: PriorSettings | None = None,
     routing_threshold: float | str | None = None, alpha_objective: str | None = None,
-    task_heads: bool | str | None = None,
+    task_heads: bool | str | None = None, score_scale: str | None = None,
 ) -> Path:  # fmt: skip
     """A bundle from a completed rebuild (stages train_classifier and train_router). alpha / tolerance /
-    target_cost / name / prior / routing_threshold / alpha_objective / task_heads default to the `stage2` config
-    defaults; alpha 'auto', task_heads 'auto' and target_cost are calibrated on the dev split (never on test)."""
+    target_cost / name / prior / routing_threshold / alpha_objective / task_heads / score_scale default to the
+    `stage2` config defaults; alpha 'auto', task_heads 'auto' and target_cost are calibrated on the dev split (never
+    on test)."""
     from safetensors.torch import load_file
 
     from finerouter.routing.calibrate import calibrate
@@ -162,6 +164,7 @@ def write_bundle(
         "encoder": cls_meta["encoder"],
         "estimator": est_meta["dims"],
         "alpha": 0.5,
+        "score_scale": defaults.score_scale if score_scale is None else score_scale,
         "tolerance": 0.0,
         "prior": prior.model_dump(),
         "classifier_dev": cls_meta["dev"],

@@ -4,6 +4,8 @@ Per prompt: the classifier assigns a task (or none); the estimator scores every 
 task's candidate models and the general heads for the rest; stage-1's prior of the task (the no-task prior when
 none) is fused in by alpha after min-max normalising both over the models considered; the cost setting picks the
 cheapest model within `tolerance` of the best fused score, among models whose expected cost is <= `max_cost`.
+With score scale "quality" (bundles since 2026-12) the fused score is mapped back, per prompt, onto the scale of
+predicted quality, so `tolerance` and `willingness` are in quality units; the ranking is the same.
 """
 
 from __future__ import annotations
@@ -33,14 +35,35 @@ class Analysis:
 
 def minmax(values: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     """Min-max normalise each row over its allowed entries (a constant row becomes 0); others NaN."""
-    v = np.where(allowed, values, np.nan)
-    lo, hi = np.nanmin(v, axis=1, keepdims=True), np.nanmax(v, axis=1, keepdims=True)
+    lo, hi = _row_range(values, allowed)
     span = np.where(hi - lo > 1e-12, hi - lo, 1.0)
-    return (v - lo) / span
+    return (np.where(allowed, values, np.nan) - lo) / span
 
 
-def fuse(estimate: np.ndarray, prior: np.ndarray, alpha: float, allowed: np.ndarray) -> np.ndarray:
-    return alpha * minmax(estimate, allowed) + (1.0 - alpha) * minmax(prior, allowed)
+SCORE_SCALES = ("quality", "minmax")
+
+
+def fuse(
+    estimate: np.ndarray, prior: np.ndarray, alpha: float, allowed: np.ndarray, scale: str = "minmax"
+) -> np.ndarray:
+    """The paper's fusion alpha * minmax(estimate) + (1 - alpha) * minmax(prior), per row over the allowed models.
+    scale "minmax" leaves it in [0, 1] per row; "quality" maps it affinely back onto the rows' own scales:
+    x * (alpha * span(estimate) + (1 - alpha) * span(prior)) + alpha * min(estimate) + (1 - alpha) * min(prior),
+    the estimate itself at alpha 1 and the prior at alpha 0. The ranking within a row is the same either way; what
+    differs is how far apart models score, which is what a tolerance or a cost trade-off compares."""
+    fused = alpha * minmax(estimate, allowed) + (1.0 - alpha) * minmax(prior, allowed)
+    if scale == "minmax":
+        return fused
+    if scale != "quality":
+        raise ValueError(f"unknown score scale {scale!r}; valid: {', '.join(SCORE_SCALES)}")
+    lo_e, hi_e = _row_range(estimate, allowed)
+    lo_p, hi_p = _row_range(prior, allowed)
+    return fused * (alpha * (hi_e - lo_e) + (1.0 - alpha) * (hi_p - lo_p)) + alpha * lo_e + (1.0 - alpha) * lo_p
+
+
+def _row_range(values: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    v = np.where(allowed, values, np.nan)
+    return np.nanmin(v, axis=1, keepdims=True), np.nanmax(v, axis=1, keepdims=True)
 
 
 def _encoder_name(encoder: dict[str, Any], carried: dict[str, Path]) -> str:
@@ -78,6 +101,9 @@ class Router:
         self.cost_unit: str = meta["cost_unit"]
         self.alpha: float = float(meta["alpha"])
         self.use_task_heads: bool = bool(meta.get("task_heads", True))  # bundles before the choice used them
+        self.score_scale: str = meta.get("score_scale", "minmax")  # bundles before the option were min-max
+        if self.score_scale not in SCORE_SCALES:
+            raise DataError(f"bundle score_scale {self.score_scale!r}: valid: {', '.join(SCORE_SCALES)}")
         self.tolerance: float = float(meta["tolerance"])
         self.threshold: float = float(meta["threshold"])
         self.task_ids = np.asarray(meta["task_ids"], dtype=np.int64)
@@ -131,7 +157,7 @@ class Router:
         """(B, M) fused scores; NaN for models not allowed."""
         a = self.analyse(emb, use_task_heads=use_task_heads)
         mask = np.ones(a.estimate.shape, dtype=bool) if allowed is None else np.broadcast_to(allowed, a.estimate.shape)
-        return fuse(a.estimate, a.prior, self.alpha if alpha is None else alpha, mask)
+        return fuse(a.estimate, a.prior, self.alpha if alpha is None else alpha, mask, self.score_scale)
 
     # -- routing -------------------------------------------------------------------------------------------------
     def allowed_models(self, models: Sequence[str] | None, max_cost: float | None) -> np.ndarray:
@@ -200,7 +226,7 @@ class Router:
             raise InvalidRequestError(f"max_cost must be a finite number, got {max_cost}")
         allowed = self.allowed_models(models, max_cost)
         a = self.analyse(emb)
-        fused = fuse(a.estimate, a.prior, self.alpha, np.broadcast_to(allowed, a.estimate.shape))
+        fused = fuse(a.estimate, a.prior, self.alpha, np.broadcast_to(allowed, a.estimate.shape), self.score_scale)
         if willingness is not None:
             choice = self.choose_willingness(fused, willingness)
         else:

@@ -126,6 +126,14 @@ class Stage2Config(_Strict):
         "development folds the task heads lowered quality and dev chose the general heads in every fold "
         "(benchmarks/component_rule_cv.py, docs/results.md)",
     )
+    score_scale: Literal["quality", "minmax"] = Field(
+        "quality",
+        description="scale of the fused scores that tolerance and willingness compare: 'minmax', the paper's [0, 1] "
+        "per prompt, or 'quality', the same fusion mapped back per prompt onto the estimate's and prior's own scale "
+        "(quality units, the estimate itself at alpha 1). The best model is the same either way; 'quality' keeps "
+        "how far apart the models' predicted qualities are, and gave higher dev-fold AIQ on LLMRouter "
+        "(docs/results.md)",
+    )
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     estimator: EstimatorSettings = Field(default_factory=EstimatorSettings)
     cost: CostSettings = Field(default_factory=CostSettings)

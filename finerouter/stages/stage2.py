@@ -201,7 +201,7 @@ class BundleStage(Stage):
         return {
             "alpha": s.alpha, "cost": s.cost.model_dump(), "name": s.bundle_name, "prior": s.prior.model_dump(),
             "routing_threshold": s.routing_threshold, "alpha_objective": s.alpha_objective,
-            "task_heads": s.task_heads,
+            "task_heads": s.task_heads, "score_scale": s.score_scale,
         }  # fmt: skip
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
@@ -212,7 +212,7 @@ class BundleStage(Stage):
         write_bundle(
             ctx.run_dir, ctx.out_dir / "_b", alpha=s.alpha, tolerance=s.cost.tolerance, target_cost=s.cost.target_cost,
             name=s.bundle_name, prior=s.prior, routing_threshold=s.routing_threshold,
-            alpha_objective=s.alpha_objective, task_heads=s.task_heads,
+            alpha_objective=s.alpha_objective, task_heads=s.task_heads, score_scale=s.score_scale,
         )  # fmt: skip
         for item in (ctx.out_dir / "_b").iterdir():
             item.rename(ctx.out_dir / item.name)
@@ -221,6 +221,7 @@ class BundleStage(Stage):
         cal = meta["calibration"]
         return {
             "version": meta["version"], "alpha": meta["alpha"], "task_heads": meta["task_heads"],
+            "score_scale": meta["score_scale"],
             "tolerance": meta["tolerance"], "prior": meta["prior"], "threshold": meta["threshold"],
             "dev_quality": round(cal["dev_quality"], 4), "dev_cost": round(cal["dev_cost"], 4),
         }  # fmt: skip

@@ -73,6 +73,7 @@ def test_demo_rebuild_runs_then_skips_then_reruns_what_changed(tmp_path: Path, r
     results = json.loads((run / "evaluate/results.json").read_text())
     assert {"knn", "finerouter-stage1", "random", "finerouter", "finerouter-general"} <= set(results["routers"])
     assert Router.load(run / "bundle").version == results["bundle"]
+    assert Router.load(run / "bundle").score_scale == "quality"  # the config default, recorded in bundle.json
     assert (run / "evaluate/report.md").exists() and (run / "evaluate/pareto.png").exists()
     from finerouter.pipeline.publish import latest
 

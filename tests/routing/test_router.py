@@ -292,3 +292,46 @@ def test_a_bundle_routes_with_the_heads_it_records(run, bundle) -> None:
     picks = [d.model for d in general.route_embeddings(emb)]
     scores = general.fused_scores(emb)
     assert picks == [general.models[int(j)] for j in np.nanargmax(scores, axis=1)]  # tolerance 0: the top score
+
+
+def _with(parts, **meta):
+    return Router(type(parts)({**parts.meta, **meta}, parts.tensors, parts.tasks))
+
+
+def test_quality_scale_keeps_the_ranking_and_puts_scores_in_quality_units(run, bundle) -> None:
+    parts = read_bundle(bundle)
+    assert "score_scale" not in parts.meta and Router(parts).score_scale == "minmax"  # bundles from before it
+    minmax, quality = Router(parts), _with(parts, score_scale="quality")
+    emb = run.data.test.emb
+    a = quality.analyse(emb)
+    np.testing.assert_allclose(quality.fused_scores(emb, alpha=1.0), a.estimate, atol=1e-12)  # the estimate itself
+    np.testing.assert_allclose(quality.fused_scores(emb, alpha=0.0), a.prior, atol=1e-12)  # the prior itself
+    m, q = minmax.fused_scores(emb), quality.fused_scores(emb)
+    assert np.nanmin(m) == 0.0 and np.nanmax(m) == 1.0 and np.nanmax(q) < 1.0  # [0, 1] per row vs quality units
+    order = np.argsort(-m, axis=1, kind="stable")
+    assert (np.diff(np.take_along_axis(q, order, axis=1), axis=1) <= 1e-12).all()  # the same ranking in every row
+    assert [d.model for d in quality.route_embeddings(emb)] == [d.model for d in minmax.route_embeddings(emb)]
+    allowed = np.array([True, True, False, True])  # ranges are taken over the models a request allows
+    restricted = quality.fused_scores(emb, alpha=1.0, allowed=allowed)
+    assert np.isnan(restricted[:, 2]).all()
+    np.testing.assert_allclose(restricted[:, allowed], a.estimate[:, allowed], atol=1e-12)
+
+
+def test_quality_scale_tolerance_is_in_predicted_quality(run, bundle) -> None:
+    router = _with(read_bundle(bundle), score_scale="quality", alpha=1.0)
+    emb = run.data.test.emb
+    estimate = router.analyse(emb).estimate
+    cost = np.array([router.model_cost[m] for m in router.models])
+    for tau in (0.0, 0.02, 0.1):
+        within = estimate >= estimate.max(axis=1, keepdims=True) - tau - 1e-12
+        expected = [router.models[int(np.argmin(np.where(ok, cost, np.inf)))] for ok in within]
+        assert [d.model for d in router.route_embeddings(emb, tolerance=tau)] == expected
+
+
+def test_an_unknown_score_scale_is_refused(bundle) -> None:
+    from finerouter.routing.router import fuse
+
+    with pytest.raises(DataError, match="score_scale 'raw': valid: quality, minmax"):
+        _with(read_bundle(bundle), score_scale="raw")
+    with pytest.raises(ValueError, match="unknown score scale 'raw'; valid: quality, minmax"):
+        fuse(np.zeros((1, 2)), np.zeros((1, 2)), 0.5, np.ones((1, 2), bool), "raw")

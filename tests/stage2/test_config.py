@@ -71,3 +71,13 @@ def test_task_heads_choices_are_validated() -> None:
     assert Stage2Config().task_heads == "auto" and Stage2Config(task_heads=False).task_heads is False
     with pytest.raises(ValidationError, match="auto"):
         Stage2Config(task_heads="maybe")
+
+
+def test_score_scale_choices_are_validated() -> None:
+    from pydantic import ValidationError
+
+    from finerouter.stage2.config import Stage2Config
+
+    assert Stage2Config().score_scale == "quality" and Stage2Config(score_scale="minmax").score_scale == "minmax"
+    with pytest.raises(ValidationError, match="'quality' or 'minmax'"):
+        Stage2Config(score_scale="raw")
