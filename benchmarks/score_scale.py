@@ -21,17 +21,15 @@ import torch
 from alpha_rule_cv import load_split, metrics  # benchmarks/ is on sys.path when run as a script
 
 from finerouter.evaluation.data import Split
-from finerouter.evaluation.harness import MIN_SINGLE_COVERAGE, single_models, trace
+from finerouter.evaluation.harness import best_single_model, single_models, trace
 from finerouter.evaluation.metrics import cost_to_reach
 from finerouter.routing.router import SCORE_SCALES, Router, fuse
 
 
 def cost_ratio(scores: np.ndarray, split: Split, model_cost: np.ndarray) -> float | None:
     """Cost to reach the best single model's quality along the lambda curve, over that model's cost."""
-    names = [str(j) for j in range(split.quality.shape[1])]
-    singles = single_models(split, names)
-    eligible = [m for m in names if singles[m]["coverage"] >= MIN_SINGLE_COVERAGE] or names
-    best = max(eligible, key=lambda m: (singles[m]["quality"], -singles[m]["cost"]))
+    singles = single_models(split, [str(j) for j in range(split.quality.shape[1])])
+    best = best_single_model(singles)
     curve = np.array([[p["cost"], p["quality"]] for p in trace(scores, split, model_cost, "lambda")])
     reach = cost_to_reach(curve, singles[best]["quality"])
     return None if reach is None else reach / singles[best]["cost"]

@@ -36,6 +36,13 @@ def single_models(test: Split, models: list[str]) -> dict[str, dict[str, float]]
     }
 
 
+def best_single_model(singles: dict[str, dict[str, float]]) -> str:
+    """The single model with the highest quality (the cheaper on a tie), among those covering enough of the split:
+    a model missing a few outcomes (e.g. rejected records) still counts; one covering little of it does not."""
+    eligible = [m for m, s in singles.items() if s["coverage"] >= MIN_SINGLE_COVERAGE] or list(singles)
+    return max(eligible, key=lambda m: (singles[m]["quality"], -singles[m]["cost"]))
+
+
 CHOOSERS = {"tau": choose_tolerance, "lambda": choose_willingness}
 AUTO = "auto"  # per router, the sweep with the higher AIQ on dev
 
@@ -80,10 +87,7 @@ def evaluate(
     available = ~np.isnan(test.quality)
     cost = np.where(available, np.nan_to_num(test.cost), np.inf)
     singles = single_models(test, data.models)
-    # A model missing a few outcomes (e.g. rejected records) still counts; one covering little of test does not.
-    coverage = available.mean(axis=0)
-    eligible = [m for j, m in enumerate(data.models) if coverage[j] >= MIN_SINGLE_COVERAGE] or data.models
-    best_single = max(eligible, key=lambda m: (singles[m]["quality"], -singles[m]["cost"]))
+    best_single = best_single_model(singles)
     cheapest = min(data.models, key=lambda m: singles[m]["cost"])
     c_min = min(s["cost"] for s in singles.values())
     c_max = max(s["cost"] for s in singles.values())

@@ -35,9 +35,15 @@ class Analysis:
 
 def minmax(values: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     """Min-max normalise each row over its allowed entries (a constant row becomes 0); others NaN."""
-    lo, hi = _row_range(values, allowed)
-    span = np.where(hi - lo > 1e-12, hi - lo, 1.0)
-    return (np.where(allowed, values, np.nan) - lo) / span
+    return _normalised(values, allowed)[0]
+
+
+def _normalised(values: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """minmax(values, allowed) with the rows' minima and spans it was taken over, each (B, 1)."""
+    v = np.where(allowed, values, np.nan)
+    lo, hi = np.nanmin(v, axis=1, keepdims=True), np.nanmax(v, axis=1, keepdims=True)
+    span = hi - lo
+    return (v - lo) / np.where(span > 1e-12, span, 1.0), lo, span
 
 
 SCORE_SCALES = ("quality", "minmax")
@@ -51,19 +57,14 @@ def fuse(
     x * (alpha * span(estimate) + (1 - alpha) * span(prior)) + alpha * min(estimate) + (1 - alpha) * min(prior),
     the estimate itself at alpha 1 and the prior at alpha 0. The ranking within a row is the same either way; what
     differs is how far apart models score, which is what a tolerance or a cost trade-off compares."""
-    fused = alpha * minmax(estimate, allowed) + (1.0 - alpha) * minmax(prior, allowed)
+    if scale not in SCORE_SCALES:
+        raise ValueError(f"unknown score scale {scale!r}; valid: {', '.join(SCORE_SCALES)}")
+    e, lo_e, span_e = _normalised(estimate, allowed)
+    p, lo_p, span_p = _normalised(prior, allowed)
+    fused = alpha * e + (1.0 - alpha) * p
     if scale == "minmax":
         return fused
-    if scale != "quality":
-        raise ValueError(f"unknown score scale {scale!r}; valid: {', '.join(SCORE_SCALES)}")
-    lo_e, hi_e = _row_range(estimate, allowed)
-    lo_p, hi_p = _row_range(prior, allowed)
-    return fused * (alpha * (hi_e - lo_e) + (1.0 - alpha) * (hi_p - lo_p)) + alpha * lo_e + (1.0 - alpha) * lo_p
-
-
-def _row_range(values: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    v = np.where(allowed, values, np.nan)
-    return np.nanmin(v, axis=1, keepdims=True), np.nanmax(v, axis=1, keepdims=True)
+    return fused * (alpha * span_e + (1.0 - alpha) * span_p) + alpha * lo_e + (1.0 - alpha) * lo_p
 
 
 def _encoder_name(encoder: dict[str, Any], carried: dict[str, Path]) -> str:

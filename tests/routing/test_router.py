@@ -24,6 +24,11 @@ def bundle(run, tmp_path_factory):
     return make_bundle(tmp_path_factory.mktemp("b") / "bundle", run, models=run.data.models[:4])
 
 
+def _with(parts, **meta):
+    """A Router of the bundle `parts` with some bundle.json entries replaced."""
+    return Router(type(parts)({**parts.meta, **meta}, parts.tensors, parts.tasks))
+
+
 def test_round_trip_gives_identical_scores(run, bundle) -> None:
     parts = read_bundle(bundle)
     in_memory = Router(parts)
@@ -284,7 +289,7 @@ def test_a_bundle_routes_with_the_heads_it_records(run, bundle) -> None:
     assert "task_heads" not in parts.meta and Router(parts).use_task_heads  # bundles from before the choice
     emb = run.data.test.emb
     with_heads = Router(parts)
-    general = Router(type(parts)({**parts.meta, "task_heads": False}, parts.tensors, parts.tasks))
+    general = _with(parts, task_heads=False)
     assert not general.use_task_heads
     np.testing.assert_array_equal(general.fused_scores(emb), with_heads.fused_scores(emb, use_task_heads=False))
     assert not np.array_equal(general.fused_scores(emb), with_heads.fused_scores(emb))  # task heads change scores
@@ -292,10 +297,6 @@ def test_a_bundle_routes_with_the_heads_it_records(run, bundle) -> None:
     picks = [d.model for d in general.route_embeddings(emb)]
     scores = general.fused_scores(emb)
     assert picks == [general.models[int(j)] for j in np.nanargmax(scores, axis=1)]  # tolerance 0: the top score
-
-
-def _with(parts, **meta):
-    return Router(type(parts)({**parts.meta, **meta}, parts.tensors, parts.tasks))
 
 
 def test_quality_scale_keeps_the_ranking_and_puts_scores_in_quality_units(run, bundle) -> None:
