@@ -23,9 +23,7 @@ from source_mix import mix_weighted, source_mix  # benchmarks/ is on sys.path wh
 
 from finerouter.evaluation.data import load_run
 from finerouter.evaluation.harness import evaluate
-from finerouter.evaluation.neural import NeuralRouter
-
-KINDS = {"mlp": "mlp", "mf": "matrix-factorisation", "ipr": "ipr-style"}
+from finerouter.evaluation.registry import NEURAL_LABELS, build_routers
 
 
 def score_seeds(run: Path, kinds: list[str], seeds: list[int], mix: dict[str, int]) -> dict[tuple[str, int], tuple]:
@@ -33,10 +31,9 @@ def score_seeds(run: Path, kinds: list[str], seeds: list[int], mix: dict[str, in
     data = load_run(run)
     out = {}
     for seed in seeds:
-        routers = [NeuralRouter(KINDS[kind], kind, seed=seed) for kind in kinds]
-        results = evaluate(data, routers, seed=seed, sweep="auto")["routers"]
+        results = evaluate(data, build_routers(kinds, None, seed), seed=seed, sweep="auto")["routers"]
         for kind in kinds:
-            r = results[KINDS[kind]]
+            r = results[NEURAL_LABELS[kind]]
             out[kind, seed] = (r["quality"], r["aiq"], mix_weighted(r["by_source"], mix, run))
     return out
 
@@ -45,7 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, nargs="+", required=True, help="run directories (a fold or seed each)")
     parser.add_argument("--mix-from", type=Path, required=True, help="a run whose test split's source mix to use")
-    parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
+    parser.add_argument("--kinds", nargs="+", default=list(NEURAL_LABELS), choices=list(NEURAL_LABELS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -60,13 +57,13 @@ def main() -> None:
             mean = tuple(statistics.mean(r[j] for r in rows) for j in range(3))
             means.append(mean)
             print(
-                f"| {KINDS[kind]} | {seed} | {', '.join(f'{r[0]:.3f}' for r in rows)} | {mean[0]:.4f} | "
+                f"| {NEURAL_LABELS[kind]} | {seed} | {', '.join(f'{r[0]:.3f}' for r in rows)} | {mean[0]:.4f} | "
                 f"{', '.join(f'{r[1]:.3f}' for r in rows)} | {mean[1]:.4f} | {mean[2]:.4f} |"
             )
         overall = [statistics.mean(m[j] for m in means) for j in range(3)]
         spread = [max(m[j] for m in means) - min(m[j] for m in means) for j in range(3)]
         print(
-            f"| {KINDS[kind]} | mean of {len(args.seeds)} (range) | | {overall[0]:.4f} ({spread[0]:.4f}) | | "
+            f"| {NEURAL_LABELS[kind]} | mean of {len(args.seeds)} (range) | | {overall[0]:.4f} ({spread[0]:.4f}) | | "
             f"{overall[1]:.4f} ({spread[1]:.4f}) | {overall[2]:.4f} ({spread[2]:.4f}) |"
         )
 

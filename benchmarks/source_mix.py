@@ -69,8 +69,8 @@ def table(runs: list[Path], mix: dict[str, int]) -> str:
     lines += ["", "| source | weight | prompts over the folds | " + " | ".join(names) + " |",
               "| --- | --- | --- |" + " --- |" * len(names)]  # fmt: skip
     total = sum(mix.values())
+    rows = [r["routers"] for r in results]
     for source, n in mix.items():
-        rows = [r["routers"] for r in results]
         prompts = sum(int(row[SUBJECT]["by_source"][source]["prompts"]) for row in rows)
         pooled = [
             sum(row[name]["by_source"][source]["quality"] * row[name]["by_source"][source]["prompts"] for row in rows)

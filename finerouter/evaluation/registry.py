@@ -9,6 +9,7 @@ from finerouter.evaluation.routers import KnnRouter, RandomRouter, Router, Stage
 
 BASELINES = ("random", "knn", "mlp", "mf", "ipr")
 NEEDS_STAGE1 = ("finerouter-stage1",)
+NEURAL_LABELS = {"mlp": "mlp", "mf": "matrix-factorisation", "ipr": "ipr-style"}  # name -> the router's label
 NEEDS_BUNDLE = ("finerouter", "finerouter-stage2", "finerouter-general", "finerouter-prior", "finerouter-source-tasks")
 
 
@@ -21,9 +22,8 @@ def build_routers(names: list[str], run_dir: Path | None, seed: int = 0) -> list
             routers.append(RandomRouter(seed))
         elif name == "knn":
             routers.append(KnnRouter())
-        elif name in ("mlp", "mf", "ipr"):
-            label = {"mlp": "mlp", "mf": "matrix-factorisation", "ipr": "ipr-style"}[name]
-            routers.append(NeuralRouter(label, name, seed=seed))
+        elif name in NEURAL_LABELS:
+            routers.append(NeuralRouter(NEURAL_LABELS[name], name, seed=seed))
         elif name == "finerouter-stage1":
             if run_dir is None:
                 raise ConfigError("router 'finerouter-stage1' needs a rebuild's artifacts (--run DIR)")
