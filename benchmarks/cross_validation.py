@@ -37,9 +37,10 @@ from seed_spread import ROUTERS  # benchmarks/ is on sys.path when run as a scri
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
-def fold_dir(config: dict[str, Any], folds: int, fold: int, hold_out: bool) -> Path:
+def fold_dir(config: dict[str, Any], folds: int, fold: int, hold_out: bool, tag: str = "") -> Path:
     kind = "devcv" if hold_out else "cv"
-    return Path(config.get("artifacts_dir", "artifacts")) / f"{config['run']}-{kind}{folds}-{fold}"
+    tail = f"-{tag}" if tag else ""
+    return Path(config.get("artifacts_dir", "artifacts")) / f"{config['run']}-{kind}{folds}-{fold}{tail}"
 
 
 def split_overrides(folds: int, fold: int, dev: float, hold_out: bool) -> list[str]:
@@ -51,10 +52,15 @@ def split_overrides(folds: int, fold: int, dev: float, hold_out: bool) -> list[s
     ]  # fmt: skip
 
 
-def rebuild(config_path: Path, config: dict[str, Any], folds: int, fold: int, args: argparse.Namespace) -> None:
+def rebuild(
+    config_path: Path, config: dict[str, Any], folds: int, fold: int, args: argparse.Namespace,
+    extra: tuple[str, ...] = (), tag: str = "",
+) -> None:  # fmt: skip
+    """Fold `fold`'s full rebuild, with `extra` overrides after the command line's, in the run named with `tag`."""
     cmd = [sys.executable, "-m", "jobs.rebuild", "--config", str(config_path)]
-    name = fold_dir(config, folds, fold, args.hold_out_test).name
-    for item in [*split_overrides(folds, fold, args.dev, args.hold_out_test), *args.overrides, f"run={name}"]:
+    name = fold_dir(config, folds, fold, args.hold_out_test, tag).name
+    overrides = [*split_overrides(folds, fold, args.dev, args.hold_out_test), *args.overrides, *extra]
+    for item in [*overrides, f"run={name}"]:
         cmd += ["--set", item]
     subprocess.run(cmd, check=True)
 
@@ -78,8 +84,8 @@ def across_folds(diffs: list[float]) -> str:
     return f"{mean:+.4f} [{mean - half:+.4f}, {mean + half:+.4f}]"
 
 
-def table(config: dict[str, Any], folds: int, hold_out: bool) -> str:
-    dirs = [fold_dir(config, folds, f, hold_out) for f in range(folds)]
+def table(config: dict[str, Any], folds: int, hold_out: bool, tag: str = "") -> str:
+    dirs = [fold_dir(config, folds, f, hold_out, tag) for f in range(folds)]
     results = [json.loads((d / "evaluate/results.json").read_text()) for d in dirs]
     subject = results[0]["bootstrap_subject"]
     sizes = ", ".join(str(r["test_prompts"]) for r in results)
@@ -127,14 +133,15 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--table-only", action="store_true", help="print the table of folds already built")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="more --set for every fold")
+    parser.add_argument("--tag", default="", help="runs <run>-cv<K>-<f>-<tag>: folds of a variant beside the defaults'")
     args = parser.parse_args()
     if args.folds < 2 or not 0 < args.dev < 1 - 1 / args.folds:
         parser.error(f"--folds {args.folds} / --dev {args.dev}: need K >= 2 and 0 < dev < 1 - 1/K")
     config = yaml.safe_load(args.config.read_text())
     if not args.table_only:
         for fold in args.only if args.only is not None else range(args.folds):
-            rebuild(args.config, config, args.folds, fold, args)
-    print(table(config, args.folds, args.hold_out_test))
+            rebuild(args.config, config, args.folds, fold, args, tag=args.tag)
+    print(table(config, args.folds, args.hold_out_test, args.tag))
 
 
 if __name__ == "__main__":

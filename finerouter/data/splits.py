@@ -50,10 +50,19 @@ class SplitConfig(BaseModel):
         "recorded in rejected.parquet with the reason. None: keep all.",
     )
 
+    train_subsample: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Keep a deterministic hash sample of this fraction of the train prompts, dev and test untouched "
+        "(learning curves: benchmarks/learning_curve.py); the others are recorded in rejected.parquet with the "
+        "reason. None: keep all.",
+    )
+
     def recorded(self) -> dict[str, object]:
         """The rule as a table's manifest records it. Options added later are left out at their defaults, so a
         table built with the default rule keeps its fingerprint and a rerun does not redo every later stage."""
-        later = {"source_splits": "keep", "rotate": 0.0}
+        later = {"source_splits": "keep", "rotate": 0.0, "train_subsample": None}
         return {k: v for k, v in self.model_dump().items() if k not in later or v != later[k]}
 
     @model_validator(mode="after")
@@ -113,11 +122,30 @@ def sample_prompts(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFram
     as rejected rows with the reason."""
     if cfg.sample_prompts is None or len(prompts) <= cfg.sample_prompts:
         return prompts, rejected_frame("prompts", prompts.iloc[:0], "")
-    order = np.argsort(hash_unit(prompts["prompt_id"], cfg.salt + "/sample"), kind="stable")
-    keep = np.zeros(len(prompts), dtype=bool)
-    keep[order[: cfg.sample_prompts]] = True
+    keep = _lowest_hash(prompts["prompt_id"], cfg.salt + "/sample", cfg.sample_prompts)
     reason = f"not in the sample of {cfg.sample_prompts} prompts (data.split.sample_prompts)"
     return prompts[keep].reset_index(drop=True), rejected_frame("prompts", prompts[~keep], reason)
+
+
+def subsample_train(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The `cfg.train_subsample` fraction of the train prompts of lowest hash with every dev and test prompt, and
+    the other train prompts as rejected rows with the reason. A smaller fraction keeps a subset of a larger one."""
+    train = (prompts["split"] == "train").to_numpy()
+    if cfg.train_subsample is None or cfg.train_subsample == 1.0 or not train.any():
+        return prompts, rejected_frame("prompts", prompts.iloc[:0], "")
+    keep = np.ones(len(prompts), dtype=bool)
+    n_keep = max(1, round(cfg.train_subsample * int(train.sum())))
+    keep[train] = _lowest_hash(prompts.loc[train, "prompt_id"], cfg.salt + "/train", n_keep)
+    reason = f"train prompt not in the {cfg.train_subsample:g} subsample (data.split.train_subsample)"
+    return prompts[keep].reset_index(drop=True), rejected_frame("prompts", prompts[~keep], reason)
+
+
+def _lowest_hash(prompt_ids: pd.Series, salt: str, n: int) -> np.ndarray:
+    """Mask of the n ids of lowest hash: a uniform sample, stable under row order."""
+    order = np.argsort(hash_unit(prompt_ids, salt), kind="stable")
+    keep = np.zeros(len(prompt_ids), dtype=bool)
+    keep[order[:n]] = True
+    return keep
 
 
 def drop_cross_split_duplicates(prompts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:

@@ -19,6 +19,7 @@ from finerouter.data.splits import (
     drop_cross_split_duplicates,
     hold_out_source_test,
     sample_prompts,
+    subsample_train,
 )
 from finerouter.data.validate import (
     conform,
@@ -63,7 +64,8 @@ class RoutingTable:
         prompts, split_report = assign_splits(prompts, split)
         prompts, rej_dup, dup_report = drop_cross_split_duplicates(prompts)
         prompts, rej_sample = sample_prompts(prompts, split)
-        rej_dup = pd.concat([rej_held, rej_dup, rej_sample], ignore_index=True)
+        prompts, rej_train = subsample_train(prompts, split)
+        rej_dup = pd.concat([rej_held, rej_dup, rej_sample, rej_train], ignore_index=True)
         why = reasons_by_key(pd.concat([rej_p, rej_dup]), "prompt_id")
         outcomes, rej_o = validate_outcomes(raw.outcomes, prompts["prompt_id"], models["model"], why)
         no_outcomes = ~prompts["prompt_id"].isin(set(outcomes["prompt_id"]))

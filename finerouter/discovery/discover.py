@@ -33,6 +33,12 @@ class DiscoveryConfig(BaseModel):
     k_rrf: float = Field(60.0, gt=0)
     min_task_size: int = Field(10, ge=1, description="smaller final communities go to 'Others'")
     coverage_delta: float = Field(0.9, gt=0, le=1, description="candidate models cover this share of top choices")
+    min_candidates: int = Field(
+        1,
+        ge=1,
+        description="candidate models per task at least (in fused order): on binary quality a task's members share "
+        "their top choice, so coverage alone gives one candidate and the task heads never compare models",
+    )
     cohesion_quantile: float = Field(
         0.25,
         ge=0,

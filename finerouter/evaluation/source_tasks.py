@@ -19,11 +19,14 @@ from finerouter.evaluation.routers import Router
 class SourceTaskRouter(Router):
     name = "finerouter-source-tasks"
 
-    def __init__(self, run_dir: Path, delta: float | None = None, k_rrf: float | None = None, seed: int = 0):
+    def __init__(
+        self, run_dir: Path, delta: float | None = None, k_rrf: float | None = None, seed: int = 0,
+        min_candidates: int = 1,
+    ):  # fmt: skip
         from finerouter.discovery.discover import DiscoveryConfig
 
         defaults = DiscoveryConfig()
-        self.run_dir, self.seed = Path(run_dir), seed
+        self.run_dir, self.seed, self.min_candidates = Path(run_dir), seed, min_candidates
         self.delta = defaults.coverage_delta if delta is None else delta
         self.k_rrf = defaults.k_rrf if k_rrf is None else k_rrf
 
@@ -51,7 +54,7 @@ class SourceTaskRouter(Router):
         names, labels = np.unique(data.train.prompts["source"].fillna("(none)").to_numpy(), return_inverse=True)
         frame, vectors = build_tasks(
             labels, view.quality, view.prefs, view.ranks, view.embeddings, view.descriptions, view.models,
-            self.delta, self.k_rrf,
+            self.delta, self.k_rrf, self.min_candidates,
         )  # fmt: skip
         frame = frame.assign(summary=[f"source: {names[t]}" for t in frame["task_id"]])
         tasks = load_tasks(frame, vectors, data.models, data.train.quality)

@@ -31,7 +31,8 @@ class EvaluateStage(Stage):
             "routers": [*BASELINE_ROUTERS, *FINEROUTER_ROUTERS, "finerouter-source-tasks"],
             "seed": config.seed,
             "sweep": config.evaluate.sweep,
-            "source_tasks": {"delta": d.coverage_delta, "k_rrf": d.k_rrf},
+            "source_tasks": {"delta": d.coverage_delta, "k_rrf": d.k_rrf}
+            | ({} if d.min_candidates == 1 else {"min_candidates": d.min_candidates}),
         }
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
@@ -47,7 +48,7 @@ class EvaluateStage(Stage):
         data = load_run(ctx.run_dir)
         d, seed = ctx.config.discovery, ctx.config.seed
         routers = build_routers([*BASELINE_ROUTERS, *FINEROUTER_ROUTERS], ctx.run_dir, seed)
-        routers.append(SourceTaskRouter(ctx.run_dir, d.coverage_delta, d.k_rrf, seed))
+        routers.append(SourceTaskRouter(ctx.run_dir, d.coverage_delta, d.k_rrf, seed, d.min_candidates))
         sweep = ctx.config.evaluate.sweep
         results = evaluate(data, routers, subject=SUBJECT, seed=seed, sweep=sweep)
         results["alpha_sweep"] = alpha_sweep(data, ctx.run_dir, sweep)

@@ -25,7 +25,9 @@ class TasksStage(Stage):
     def config_key(self, config: RebuildConfig) -> Any:
         d = config.discovery
         llm = config.describe if config.describe.backend != "prompt" else None
-        return {"delta": d.coverage_delta, "k_rrf": d.k_rrf, "summaries": llm}
+        key = {"delta": d.coverage_delta, "k_rrf": d.k_rrf, "summaries": llm}
+        # Added later: left out at its default, so existing runs keep their fingerprint.
+        return key if d.min_candidates == 1 else {**key, "min_candidates": d.min_candidates}
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         view = train_view(ctx.run_dir)
@@ -33,7 +35,7 @@ class TasksStage(Stage):
         d = ctx.config.discovery
         tasks, task_emb = build_tasks(
             labels, view.quality, view.prefs, view.ranks, view.embeddings, view.descriptions, view.models,
-            d.coverage_delta, d.k_rrf,
+            d.coverage_delta, d.k_rrf, d.min_candidates,
         )  # fmt: skip
         if ctx.config.describe.backend != "prompt":
             tasks, task_emb = _llm_summaries(tasks, task_emb, labels, view.descriptions, ctx.config)

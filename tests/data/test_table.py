@@ -157,3 +157,33 @@ def test_sample_prompts_keeps_a_stable_sample_and_records_the_rest() -> None:
     assert table.manifest["counts"]["outcomes"] == {"in": 50, "kept": 20, "rejected": 30}
     shuffled = RoutingTable.build(raw(prompts[::-1], models, outcomes), SplitConfig(sample_prompts=20))
     assert set(shuffled.prompts["prompt_id"]) == set(table.prompts["prompt_id"])
+
+
+def test_train_subsample_shrinks_train_only_nested_and_records_the_rest() -> None:
+    prompts = [{"prompt_id": f"p{i}", "prompt": f"question {i}", "split": None} for i in range(200)]
+    models = [{"model": "a", "input_price": 1.0, "output_price": 1.0}]
+    outcomes = [{"prompt_id": f"p{i}", "model": "a", "quality": 1.0} for i in range(200)]
+    full = RoutingTable.build(raw(prompts, models, outcomes))
+    by_split = {name: set(full.split(name).prompts["prompt_id"]) for name in ("train", "dev", "test")}
+    half = RoutingTable.build(raw(prompts, models, outcomes), SplitConfig(train_subsample=0.5))
+    quarter = RoutingTable.build(raw(prompts[::-1], models, outcomes), SplitConfig(train_subsample=0.25))
+    for table, fraction in ((half, 0.5), (quarter, 0.25)):
+        assert {n: set(table.split(n).prompts["prompt_id"]) for n in ("dev", "test")} == {
+            n: by_split[n] for n in ("dev", "test")
+        }
+        train = set(table.split("train").prompts["prompt_id"])
+        assert train <= by_split["train"] and len(train) == round(fraction * len(by_split["train"]))
+        reason = table.rejected["reason"].str.contains(f"not in the {fraction:g} subsample")
+        left_out = table.rejected[reason & (table.rejected["table"] == "prompts")]
+        assert {json.loads(r)["prompt_id"] for r in left_out["record"]} == by_split["train"] - train
+        assert table.manifest["counts"]["prompts"]["rejected"] == len(left_out)
+        assert table.manifest["counts"]["outcomes"]["rejected"] == len(left_out)
+    assert set(quarter.split("train").prompts["prompt_id"]) <= set(half.split("train").prompts["prompt_id"])
+    assert "train_subsample" not in full.manifest["split_config"]
+    assert half.manifest["split_config"]["train_subsample"] == 0.5
+
+
+def test_train_subsample_outside_0_1_is_refused() -> None:
+    for bad in (0.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="train_subsample"):
+            SplitConfig(train_subsample=bad)
