@@ -56,6 +56,12 @@ class DiscoveryConfig(BaseModel):
     )
     member_pairs: int = Field(32, ge=4, description="member pairs sampled per link and per community by 'member_rbo'")
 
+    def candidate_rule(self) -> dict[str, float | int]:
+        """The settings that turn communities into tasks' candidates, as stage keys record them; `min_candidates`,
+        added later, is left out at its default so existing runs keep their fingerprint."""
+        rule: dict[str, float | int] = {"delta": self.coverage_delta, "k_rrf": self.k_rrf}
+        return rule if self.min_candidates == 1 else {**rule, "min_candidates": self.min_candidates}
+
 
 def cohesion(emb: np.ndarray, labels: np.ndarray, centres: np.ndarray, quantile: float) -> np.ndarray:
     """Per community, the `quantile` of its members' cosine similarity to its centre."""

@@ -26,13 +26,11 @@ class EvaluateStage(Stage):
     version = 3  # 2: FineRouter's bundle is the subject; ablations and alpha sweep. 3: configurable sweep
 
     def config_key(self, config: RebuildConfig) -> Any:
-        d = config.discovery
         return {
             "routers": [*BASELINE_ROUTERS, *FINEROUTER_ROUTERS, "finerouter-source-tasks"],
             "seed": config.seed,
             "sweep": config.evaluate.sweep,
-            "source_tasks": {"delta": d.coverage_delta, "k_rrf": d.k_rrf}
-            | ({} if d.min_candidates == 1 else {"min_candidates": d.min_candidates}),
+            "source_tasks": config.discovery.candidate_rule(),
         }
 
     def run(self, ctx: StageContext) -> dict[str, Any]:

@@ -23,11 +23,8 @@ class TasksStage(Stage):
     inputs = ("communities", "embed", "preferences", "describe", "import")
 
     def config_key(self, config: RebuildConfig) -> Any:
-        d = config.discovery
         llm = config.describe if config.describe.backend != "prompt" else None
-        key = {"delta": d.coverage_delta, "k_rrf": d.k_rrf, "summaries": llm}
-        # Added later: left out at its default, so existing runs keep their fingerprint.
-        return key if d.min_candidates == 1 else {**key, "min_candidates": d.min_candidates}
+        return {**config.discovery.candidate_rule(), "summaries": llm}
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         view = train_view(ctx.run_dir)
