@@ -115,6 +115,23 @@ def score_estimate(
     return float(ALPHAS[k]), float(table[k, 0]), float(table[k, 1]), mse
 
 
+def alpha_by_dev(
+    dev: tuple[np.ndarray, np.ndarray, Split], test: tuple[np.ndarray, np.ndarray, Split], model_cost: np.ndarray,
+    scale: str,
+) -> tuple[float, float, float, float]:  # fmt: skip
+    """(alpha, dev AIQ, test quality at tau 0, test AIQ): each split's (estimate, prior, split) fused on the score
+    `scale`, alpha chosen by dev AIQ of the lambda curve (as the bundle stage chooses it) and scored on test."""
+    from finerouter.routing.router import fuse
+
+    def table(estimate: np.ndarray, prior: np.ndarray, split: Split) -> np.ndarray:
+        allowed = np.ones(estimate.shape, dtype=bool)
+        return np.array([metrics(fuse(estimate, prior, a, allowed, scale), split, model_cost)[:2] for a in ALPHAS])
+
+    on_dev, on_test = table(*dev), table(*test)
+    i = int(on_dev[:, 1].argmax())
+    return float(ALPHAS[i]), float(on_dev[i, 1]), float(on_test[i, 0]), float(on_test[i, 1])
+
+
 def table_of(fused: np.ndarray, split: Split, idx: np.ndarray, model_cost: np.ndarray) -> np.ndarray:
     """(alphas, METRICS) for the prompts `idx` of `split`."""
     part = subset(split, idx)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from alpha_rule_cv import ALPHAS, load_split, metrics  # benchmarks/ is on sys.path when run as a script
+from alpha_rule_cv import alpha_by_dev, load_split  # benchmarks/ is on sys.path when run as a script
 
-from finerouter.routing.router import Analysis, Router, fuse
+from finerouter.routing.router import Analysis, Router
 
 MIN_N = (1, 5, 10)
 Variant = tuple[float, float, float, float, int]  # alpha, dev AIQ, test quality at tau 0, test AIQ, slots on
@@ -60,20 +60,15 @@ def score_run(run_dir: Path) -> dict[str, Variant]:
     for min_n in MIN_N:
         heads, general = analyses["dev"]
         gates[f"gated, >= {min_n} dev outcomes"] = dev_gate(heads, general, splits["dev"][0].quality, n_tasks, min_n)
+    slot_table = router.estimator.members[0].slot_table.numpy()
     out = {}
     for name, gate in gates.items():
-        table = {}
-        for split_name in ("dev", "test"):
-            (heads, general), split = analyses[split_name], splits[split_name][0]
-            estimate = np.where(gate[np.where(heads.task >= 0, heads.task, n_tasks)], heads.estimate, general.estimate)
-            allowed = np.ones(estimate.shape, dtype=bool)
-            table[split_name] = np.array(
-                [metrics(fuse(estimate, heads.prior, float(a), allowed, router.score_scale), split, model_cost)[:2]
-                 for a in ALPHAS]
-            )  # fmt: skip
-        i = int(table["dev"][:, 1].argmax())
-        slots_on = int((gate[:n_tasks] & (router.estimator.members[0].slot_table.numpy() >= 0)).sum())
-        out[name] = (float(ALPHAS[i]), float(table["dev"][i, 1]), *map(float, table["test"][i]), slots_on)
+        fused = {}
+        for split_name, (heads, general) in analyses.items():
+            routed = gate[np.where(heads.task >= 0, heads.task, n_tasks)]
+            fused[split_name] = (np.where(routed, heads.estimate, general.estimate), heads.prior, splits[split_name][0])
+        slots_on = int((gate[:n_tasks] & (slot_table >= 0)).sum())
+        out[name] = (*alpha_by_dev(fused["dev"], fused["test"], model_cost, router.score_scale), slots_on)
     return out
 
 

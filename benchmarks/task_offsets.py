@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from alpha_rule_cv import ALPHAS, load_split, metrics  # benchmarks/ is on sys.path when run as a script
+from alpha_rule_cv import alpha_by_dev, load_split  # benchmarks/ is on sys.path when run as a script
 
-from finerouter.routing.router import Router, fuse
+from finerouter.routing.router import Router
 
 KS = (0.0, 5.0, 20.0, 50.0, 100.0, 200.0, float("inf"))
 
@@ -50,17 +50,12 @@ def score_run(run_dir: Path) -> dict[float, tuple[float, float, float, float]]:
     out = {}
     for k in KS:
         off = offsets(train.task, train.estimate, splits["train"][0].quality, n_tasks, k)
-        table = {}
-        for name in ("dev", "test"):
-            a, split = analyses[name], splits[name][0]
-            estimate = a.estimate + off[np.where(a.task >= 0, a.task, n_tasks)]
-            allowed = np.ones(estimate.shape, dtype=bool)
-            table[name] = np.array(
-                [metrics(fuse(estimate, a.prior, float(al), allowed, router.score_scale), split, model_cost)[:2]
-                 for al in ALPHAS]
-            )  # fmt: skip
-        i = int(table["dev"][:, 1].argmax())
-        out[k] = (float(ALPHAS[i]), float(table["dev"][i, 1]), float(table["test"][i, 0]), float(table["test"][i, 1]))
+        fused = {
+            name: (a.estimate + off[np.where(a.task >= 0, a.task, n_tasks)], a.prior, splits[name][0])
+            for name, a in analyses.items()
+            if name != "train"
+        }  # fmt: skip
+        out[k] = alpha_by_dev(fused["dev"], fused["test"], model_cost, router.score_scale)
     return out
 
 
