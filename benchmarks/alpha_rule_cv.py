@@ -27,7 +27,7 @@ import torch
 from finerouter.evaluation.data import Split
 from finerouter.evaluation.harness import split_aiq, trace
 from finerouter.evaluation.metrics import choose_tolerance, outcome_of
-from finerouter.routing.router import Router
+from finerouter.routing.router import Router, task_rows
 from finerouter.stage2.config import ALPHA_GRID
 
 ALPHAS = np.array(ALPHA_GRID, dtype=float)
@@ -98,7 +98,7 @@ def routed_task_and_prior(router: Router, x: torch.Tensor) -> tuple[torch.Tensor
     """The task each row of `x` is routed in (the bundle's routing threshold) and that task's stage-1 prior."""
     with torch.no_grad():
         task, _ = router.classifier.assign(x, router.threshold)
-    return task, router.priors[np.where(task.numpy() >= 0, task.numpy(), len(router.priors) - 1)]
+    return task, router.priors[task_rows(task.numpy(), len(router.priors) - 1)]
 
 
 def score_estimate(

@@ -19,7 +19,7 @@ import torch
 from finerouter.evaluation.data import EvalData, Split, load_run
 from finerouter.evaluation.harness import split_aiq, trace
 from finerouter.evaluation.metrics import cost_to_reach
-from finerouter.routing.router import Router, fuse
+from finerouter.routing.router import Router, fuse, task_rows
 from finerouter.stage2.config import ALPHA_GRID
 from finerouter.stage2.data import load_stage2_run, stage1_priors
 
@@ -60,7 +60,7 @@ def main() -> None:
     for threshold in THRESHOLDS:
         router.threshold = threshold
         analysis = router.analyse(dev.emb)
-        row_of = np.where(analysis.task >= 0, analysis.task, len(tasks.task_ids))
+        row_of = task_rows(analysis.task, len(tasks.task_ids))
         allowed = np.ones(analysis.estimate.shape, dtype=bool)
         for statistic, k in PRIORS:
             prior = stage1_priors(tasks, data.train.quality, statistic, k)[row_of]

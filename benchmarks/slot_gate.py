@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from alpha_rule_cv import alpha_by_dev, load_split  # benchmarks/ is on sys.path when run as a script
 
-from finerouter.routing.router import Analysis, Router
+from finerouter.routing.router import Analysis, Router, task_rows
 
 MIN_N = (1, 5, 10)
 Variant = tuple[float, float, float, float, int]  # alpha, dev AIQ, test quality at tau 0, test AIQ, slots on
@@ -28,7 +28,7 @@ Variant = tuple[float, float, float, float, int]  # alpha, dev AIQ, test quality
 
 def squared_error_by_task(task: np.ndarray, estimate: np.ndarray, quality: np.ndarray, n_tasks: int) -> tuple:
     """(tasks + 1, M) summed squared error and outcome count per routed task and model; the last row is no task."""
-    rows = np.where(task >= 0, task, n_tasks)
+    rows = task_rows(task, n_tasks)
     seen = ~np.isnan(quality)
     error, count = np.zeros((n_tasks + 1, quality.shape[1])), np.zeros((n_tasks + 1, quality.shape[1]))
     np.add.at(error, rows, np.where(seen, (estimate - np.nan_to_num(quality)) ** 2, 0.0))
@@ -65,7 +65,7 @@ def score_run(run_dir: Path) -> dict[str, Variant]:
     for name, gate in gates.items():
         fused = {}
         for split_name, (heads, general) in analyses.items():
-            routed = gate[np.where(heads.task >= 0, heads.task, n_tasks)]
+            routed = gate[task_rows(heads.task, n_tasks)]
             fused[split_name] = (np.where(routed, heads.estimate, general.estimate), heads.prior, splits[split_name][0])
         slots_on = int((gate[:n_tasks] & (slot_table >= 0)).sum())
         out[name] = (*alpha_by_dev(fused["dev"], fused["test"], model_cost, router.score_scale), slots_on)

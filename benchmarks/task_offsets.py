@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from alpha_rule_cv import alpha_by_dev, load_split  # benchmarks/ is on sys.path when run as a script
 
-from finerouter.routing.router import Router
+from finerouter.routing.router import Router, task_rows
 
 KS = (0.0, 5.0, 20.0, 50.0, 100.0, 200.0, float("inf"))
 
@@ -30,7 +30,7 @@ def offsets(task: np.ndarray, estimate: np.ndarray, quality: np.ndarray, n_tasks
     """(tasks + 1, M) shrunk mean residual per routed task and model; the last row is "no task"."""
     if not np.isfinite(k):
         return np.zeros((n_tasks + 1, estimate.shape[1]))
-    rows = np.where(task >= 0, task, n_tasks)
+    rows = task_rows(task, n_tasks)
     residual = quality - estimate
     seen = ~np.isnan(residual)
     total, count = np.zeros((n_tasks + 1, estimate.shape[1])), np.zeros((n_tasks + 1, estimate.shape[1]))
@@ -51,7 +51,7 @@ def score_run(run_dir: Path) -> dict[float, tuple[float, float, float, float]]:
     for k in KS:
         off = offsets(train.task, train.estimate, splits["train"][0].quality, n_tasks, k)
         fused = {
-            name: (a.estimate + off[np.where(a.task >= 0, a.task, n_tasks)], a.prior, splits[name][0])
+            name: (a.estimate + off[task_rows(a.task, n_tasks)], a.prior, splits[name][0])
             for name, a in analyses.items()
             if name != "train"
         }  # fmt: skip

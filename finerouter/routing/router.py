@@ -33,6 +33,11 @@ class Analysis:
     prior: np.ndarray  # (B, M) stage-1 prior of the assigned task
 
 
+def task_rows(task: np.ndarray, n_tasks: int) -> np.ndarray:
+    """Each prompt's row in a per-task table whose last row, `n_tasks`, is "no task" (task NO_TASK)."""
+    return np.where(task >= 0, task, n_tasks)
+
+
 def minmax(values: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     """Min-max normalise each row over its allowed entries (a constant row becomes 0); others NaN."""
     return _normalised(values, allowed)[0]
@@ -148,7 +153,7 @@ class Router:
         task, conf = self.classifier.assign(x, self.threshold)
         heads = self.use_task_heads if use_task_heads is None else use_task_heads
         estimate, _ = self.estimator(x, task if heads else None)
-        prior = self.priors[np.where(task.numpy() >= 0, task.numpy(), len(self.priors) - 1)]
+        prior = self.priors[task_rows(task.numpy(), len(self.priors) - 1)]
         return Analysis(task.numpy(), conf.numpy(), estimate.numpy().astype(np.float64), prior)
 
     def fused_scores(
