@@ -104,6 +104,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from serve_app.fast_path import OVERRIDE_HINT, choose_direct_ingress, with_fast_encoder
     from serve_app.local import load_args, run_local
 
     overrides = {
@@ -113,18 +114,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "router.encoder_dtype": args.encoder_dtype,
         "router.encoder_runtime": args.encoder_runtime,
     }
-    app_args = load_args(args.bundle, args.config, overrides)
-    run_local(app_args, args.host, args.port, args.address, args.num_cpus, args.access_log, args.direct_ingress)
+    app_args, encoder = with_fast_encoder(load_args(args.bundle, args.config, overrides))
+    direct_ingress, why = choose_direct_ingress(args.direct_ingress, args.address)
+    print(encoder.describe(OVERRIDE_HINT) + (" [detected on this machine]" if args.address else ""))
+    print(f"serving path: {'direct ingress' if direct_ingress else 'HTTP proxy'} ({why})", flush=True)
+    run_local(
+        app_args, args.host, args.port, args.address, args.num_cpus, args.access_log, direct_ingress,
+        preflight=args.preflight,
+    )  # fmt: skip
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import finerouter
     from finerouter.data.importers import FORMATS
     from finerouter.embed.encoder import ENCODER_DTYPES, ENCODER_RUNTIMES
 
     parser = argparse.ArgumentParser(
         prog="finerouter", description="Prompt routing via fine-grained latent task discovery"
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {finerouter.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     imp = sub.add_parser("import", help="import a public routing-data format into a routing table")
@@ -139,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="inspect routing tables")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     stats = data_sub.add_parser("stats", help="per-model quality and cost, sources, oracle, best single model")
-    stats.add_argument("dir", type=Path)
+    stats.add_argument("dir", type=Path, help="routing table directory (written by `finerouter import` or a rebuild)")
     stats.add_argument("--json", action="store_true", help="print JSON")
     stats.set_defaults(func=cmd_stats)
 
@@ -148,12 +157,25 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--data", type=Path, help="routing table directory (prompts are embedded on the fly)")
     source.add_argument("--run", type=Path, help="a rebuild's run directory: its table, embeddings and tasks")
     ev.add_argument(
-        "--routers", default="random,knn,mlp,mf,ipr", help="comma-separated; add finerouter-stage1 with --run"
+        "--routers",
+        default="random,knn,mlp,mf,ipr",
+        help="comma-separated routers to compare (default: %(default)s); add finerouter-stage1 with --run",
     )
-    ev.add_argument("--out", type=Path, default=Path("eval"), help="output directory")
-    ev.add_argument("--encoder", default="minilm")
-    ev.add_argument("--title", default="Router evaluation")
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument(
+        "--out", type=Path, default=Path("eval"),
+        help="output directory for report.md, results.json and pareto.png (default: %(default)s)",
+    )  # fmt: skip
+    ev.add_argument(
+        "--encoder", default="minilm",
+        help="sentence encoder that embeds the prompts with --data: 'minilm' (bundled) or a local model directory",
+    )  # fmt: skip
+    ev.add_argument("--title", default="Router evaluation", help="title of the written report.md")
+    ev.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the random router, the learned baselines and the bootstrap intervals",
+    )
     ev.add_argument(
         "--sweep", choices=["tau", "lambda", "auto"], default="tau",
         help="cost setting traced by the curves (auto: per router, the one with the higher AIQ on dev)",
@@ -164,23 +186,35 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--bundle", type=Path, help="router bundle directory (overrides `bundle` in --config)")
     srv.add_argument("--config", type=Path, help="YAML: a Serve config (serve_app/config.yaml) or its app args")
     srv.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
-    srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--port", type=int, default=8000, help="HTTP port (default: %(default)s)")
     srv.add_argument("--address", help="an existing Ray cluster (default: start a local one)")
     srv.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
     srv.add_argument("--min-replicas", type=int, help="router replicas, lower bound of autoscaling")
     srv.add_argument("--max-replicas", type=int, help="router replicas, upper bound of autoscaling")
     srv.add_argument("--replica-cpus", type=float, help="CPUs reserved per router replica")
-    srv.add_argument("--encoder-dtype", choices=ENCODER_DTYPES, help="prompt encoder precision")
+    srv.add_argument(
+        "--encoder-dtype", choices=ENCODER_DTYPES,
+        help="prompt encoder precision (default: the fastest this machine runs, printed at start: bfloat16 where "
+        "oneDNN supports it)",
+    )  # fmt: skip
     srv.add_argument(
         "--encoder-runtime", choices=ENCODER_RUNTIMES,
-        help="prompt encoder runtime (onnxruntime: float32 only, needs the `onnx` extra)",
+        help="prompt encoder runtime (onnxruntime: float32 only, needs the `onnx` extra; default: torch with "
+        "bfloat16, else onnxruntime when installed, else torch)",
     )  # fmt: skip
     srv.add_argument(
-        "--direct-ingress", action="store_true",
-        help="Serve's throughput-optimized mode on the local Ray: the ingress answers on --port itself, without the "
-        "HTTP proxy hop (the proxy moves to --port + 1)",
+        "--direct-ingress", action=argparse.BooleanOptionalAction, default=None,
+        help="Serve's throughput-optimized mode: the ingress answers on --port itself, without the HTTP proxy hop "
+        "(the proxy moves to --port + 1). Default: on for the local Ray, off with --address; --no-direct-ingress "
+        "serves through Serve's HTTP proxy on --port",
     )  # fmt: skip
     srv.add_argument("--access-log", action="store_true", help="log every request (costs ~25%% throughput)")
+    srv.add_argument(
+        "--preflight", choices=["fail", "warn", "skip"], default="fail",
+        help="before deploying, check that the starting replicas fit the CPUs the Ray cluster has free: fail (the "
+        "default) stops with the shortfall and the fix instead of waiting for them; warn only logs it (an "
+        "autoscaling cluster); skip skips it",
+    )  # fmt: skip
     srv.set_defaults(func=cmd_serve)
 
     route = sub.add_parser("route", help="route prompts with a router bundle and explain each decision")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from finerouter.config_model import ConfigModel
 from finerouter.data.importers import FORMATS
 from finerouter.data.splits import SplitConfig
 from finerouter.data.synthetic import SyntheticConfig
@@ -24,8 +27,7 @@ from finerouter.stages.publish import PublishConfig
 DATA_FORMATS = ("synthetic", *sorted(FORMATS), "generated")  # generated: the `generation` section's output
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_Strict = ConfigModel  # every section: unknown keys, booleans for numbers and inf / nan refused
 
 
 class FaultToleranceConfig(_Strict):
@@ -77,6 +79,13 @@ class RayConfig(_Strict):
     namespace: str = "finerouter"
     progress_interval_s: float = Field(15.0, gt=0, description="seconds between progress lines of a long stage")
     fault_tolerance: FaultToleranceConfig = Field(default_factory=FaultToleranceConfig)
+    preflight: Literal["fail", "warn", "skip"] = Field(
+        "fail",
+        description="before work starts, compare what each Ray stage will request (Ray Train workers, actor pools) "
+        "with what the cluster has free: fail names the shortfall and the fix instead of waiting; warn only logs it "
+        "(an autoscaling cluster, whose nodes start on demand); skip skips it (not `off`, which YAML reads as "
+        "false). finerouter/pipeline/rebuild_preflight.py",
+    )
 
 
 class DataConfig(_Strict):
@@ -189,22 +198,77 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not file.is_file():
             raise ConfigError(f"config file {str(file)!r} not found")
         try:
-            data = yaml.safe_load(file.read_text()) or {}
+            data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {str(file)!r} is not UTF-8 text: {exc}") from exc
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {str(file)!r} is not valid YAML: {exc}") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"config file {str(file)!r} must hold a mapping, not {type(data).__name__}")
+    from_file = copy.deepcopy(data)
     data = apply_overrides(data, overrides or [])
     try:
         return RebuildConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"invalid configuration{f' in {path}' if path else ''}:\n{_explain(exc)}") from exc
+        sources = [f"file {path}"] if path else []
+        sources += ["--set overrides"] if overrides else []
+        header = f"invalid configuration ({', '.join(sources)})" if sources else "invalid configuration"
+        origin = _Origin(path, from_file, overrides or [])
+        raise ConfigError(f"{header}:\n{_explain(exc, origin)}") from exc
 
 
-def _explain(exc: ValidationError) -> str:
+def _explain(exc: ValidationError, origin: _Origin | None = None) -> str:
+    """One line per error: the dotted field, the message, the value given and where it came from."""
     lines = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        loc = tuple(str(p) for p in err["loc"])
+        where = ".".join(loc) or "(top level)"
         given = f" (got {err['input']!r})" if err["type"] != "missing" and not isinstance(err["input"], dict) else ""
-        lines.append(f"  {where}: {err['msg']}{given}")
+        source = origin.of(loc, err["msg"]) if origin and err["type"] != "missing" else ""
+        lines.append(f"  {where}: {err['msg']}{given}{source}")
     return "\n".join(lines)
+
+
+@dataclass
+class _Origin:
+    """Which source set a value: a `--set` override (the last one for a key wins) or the config file."""
+
+    path: str | Path | None
+    from_file: dict[str, Any]
+    overrides: list[str]
+
+    def of(self, loc: tuple[str, ...], message: str) -> str:
+        """' [from --set k=v]' / ' [from FILE]' for a field; for an error about a whole section, the sources of
+        the fields its message names (else of everything set inside it)."""
+        own = self._source(loc)
+        if own is not None and not isinstance(_get(self.from_file, loc), dict):
+            return f" [from {own}]"
+        fields = {key[len(loc)] for _, key in self._keys() if len(key) > len(loc) and key[: len(loc)] == loc}
+        section = _get(self.from_file, loc)
+        fields |= set(section) if isinstance(section, dict) else set()
+        named = [f for f in sorted(fields) if re.search(rf"\b{re.escape(str(f))}\b", message)]
+        sources = [self._source((*loc, str(f))) for f in (named or sorted(fields))]
+        unique = list(dict.fromkeys(s for s in sources if s is not None))
+        return f" [from {' and '.join(unique)}]" if unique else ""
+
+    def _keys(self) -> list[tuple[str, tuple[str, ...]]]:
+        return [(item, tuple(item.partition("=")[0].strip().split("."))) for item in self.overrides]
+
+    def _source(self, loc: tuple[str, ...]) -> str | None:
+        for item, key in reversed(self._keys()):
+            if loc and loc[: len(key)] == key:
+                return f"--set {item}"
+        if self.path is not None and _get(self.from_file, loc) is not _ABSENT:
+            return str(self.path)
+        return None
+
+
+_ABSENT = object()
+
+
+def _get(data: Any, loc: tuple[str, ...]) -> Any:
+    for part in loc:
+        if not isinstance(data, dict) or part not in data:
+            return _ABSENT
+        data = data[part]
+    return data

@@ -23,3 +23,7 @@ class MissingDependencyError(FineRouterError):
 
 class InvalidRequestError(FineRouterError):
     """A routing request is invalid: an empty prompt, an unknown model, a cost bound no model meets."""
+
+
+class ResourceShortfallError(FineRouterError):
+    """The Ray cluster has too few free resources for the work asked of it (found by the preflight, before waiting)."""

@@ -76,8 +76,16 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
-def run_from_args(args: argparse.Namespace) -> int:
+def configure_logging() -> None:
+    """The job log: INFO lines of FineRouter and the libraries, minus expected probing noise."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # faiss's loader tries its AVX512-SPR, AVX512 and AVX2 builds in turn and logs each missing one with its
+    # ModuleNotFoundError at INFO before it loads the build the wheel has: expected, not an error.
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    configure_logging()
     try:
         main(load_config(args.config, args.overrides), force=args.force, until=args.until)
     except FineRouterError as exc:

@@ -8,6 +8,7 @@ from ray.serve import Application
 
 from finerouter.errors import ConfigError
 from serve_app.config import ServeAppArgs
+from serve_app.deploy_checks import app_statuses, check_app, check_bundle_serves, wait_deployed
 from serve_app.ingress import Ingress
 from serve_app.router_deployment import RouterDeployment
 
@@ -16,7 +17,11 @@ APP_NAME = "finerouter"
 
 def build_app(args: ServeAppArgs) -> Application:
     """Ingress (FastAPI) -> Router deployment (batched, autoscaled). The bundle goes in the router's `user_config`,
-    so deploying the same app with a new `bundle` swaps it in place without restarting replicas."""
+    so deploying the same app with a new `bundle` swaps it in place without restarting replicas. Serve runs this
+    in its controller when the app's code version (import path + args) is new: a missing key variable fails the
+    deploy with its name. (A bundle swap keeps the code version and restarts no ingress replica, each of which
+    checked its own variables when it started; `serve_config` checks the new bundle's pool.)"""
+    check_app(args, "building the Serve app")
     router_args = args.router
     router = RouterDeployment.options(
         autoscaling_config=router_args.autoscaling.to_serve(),
@@ -57,16 +62,23 @@ def serve_config(args: ServeAppArgs, new_bundle: str | Path | None = None, acces
         bundle = Path(new_bundle).expanduser().resolve()
         if not bundle.is_dir():
             raise ConfigError(f"bundle directory {bundle} does not exist")
+        check_bundle_serves(args, bundle)
         app["deployments"] = [{"name": "Router", "user_config": {"bundle": str(bundle)}}]
     return {"applications": [app]}
 
 
 def deploy_config(config: dict, blocking: bool = True) -> None:
-    """Apply a declarative config to the running Serve instance, as `serve deploy` does (no dashboard needed)."""
+    """Apply a declarative config to the running Serve instance, as `serve deploy` does (no dashboard needed). With
+    `blocking`, wait until its applications run; one that Serve could not deploy raises ConfigError with Serve's
+    message (e.g. build_app's: the unset key variable), where Ray's own wait times out after 60 s saying nothing."""
     from ray.serve.context import _get_global_client
     from ray.serve.schema import ServeDeploySchema
 
-    _get_global_client().deploy_apps(ServeDeploySchema.model_validate(config), _blocking=blocking)
+    client = _get_global_client()
+    before = app_statuses(client)
+    client.deploy_apps(ServeDeploySchema.model_validate(config), _blocking=False)
+    if blocking:
+        wait_deployed(client, {app["name"] for app in config["applications"]}, before)
 
 
 def update_bundle(app_name: str, bundle: str | Path) -> None:

@@ -7,17 +7,19 @@ with a message naming the field.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import ConfigDict, Field, HttpUrl, field_validator, model_validator
 
+from finerouter.config_model import ConfigModel
 from finerouter.errors import ConfigError
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 
 
-class _Strict(BaseModel):
+class _Strict(ConfigModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -105,6 +107,22 @@ class UpstreamArgs(_Strict):
     model: NonEmptyStr | None = None  # the upstream's name for the model (default: the pool name)
     timeout_s: float = Field(60.0, gt=0)
 
+    @field_validator("base_url")
+    @classmethod
+    def _base_not_endpoint(cls, url: HttpUrl) -> HttpUrl:
+        if (url.path or "").rstrip("/").endswith("/chat/completions"):
+            raise ValueError(f"give the API base (e.g. https://host/v1), not the endpoint: {url} (it is appended)")
+        if url.query or url.fragment:
+            raise ValueError(f"base_url {url} has a query or fragment; give the API base (e.g. https://host/v1)")
+        return url
+
+    @field_validator("model")
+    @classmethod
+    def _model_name(cls, model: str | None) -> str | None:
+        if model is not None and model != model.strip():
+            raise ValueError(f"model {model!r} has leading or trailing whitespace")
+        return model
+
     def chat_url(self) -> str:
         return str(self.base_url).rstrip("/") + "/chat/completions"
 
@@ -143,8 +161,21 @@ class AuthArgs(_Strict):
         return frozenset(keys)
 
 
+class CircuitBreakerArgs(_Strict):
+    """Skips an upstream that keeps failing (no answer, timeout or 5xx) for a cool-down instead of trying it on every
+    request: after `allowed_fails` failures in a row it is not called for `cooldown_s` (requests go to its fallback,
+    or get a 503 with Retry-After); then one request probes it, and a failed probe starts another cool-down. As
+    LiteLLM's `allowed_fails` / `cooldown_time`, kept per ingress replica."""
+
+    allowed_fails: int = Field(3, ge=1)
+    cooldown_s: float = Field(30.0, gt=0)
+
+
 class LimitsArgs(_Strict):
     max_body_bytes: int = Field(1_000_000, ge=1024)
+    # The whole body must arrive within this (else 408): a body shorter than its Content-Length does not hold a
+    # connection open.
+    body_read_timeout_s: float = Field(10.0, gt=0, le=300)
     max_prompt_chars: int = Field(32_000, ge=1)  # the routed text (a prompt, or the last user turn)
     max_messages: int = Field(256, ge=1)
     max_models: int = Field(64, ge=1)  # length of the `models` subset in a request
@@ -154,9 +185,14 @@ class ServiceArgs(_Strict):
     """What the ingress needs: upstreams, auth, limits. Kept apart from the bundle so that deploying a new bundle
     changes only the router deployment's user_config and no ingress replica restarts."""
 
-    upstreams: dict[NonEmptyStr, UpstreamArgs] = {}  # pool model name -> endpoint (for /v1/chat/completions)
-    fallbacks: dict[NonEmptyStr, NonEmptyStr] = {}  # pool model -> model to retry on when its upstream fails
+    # pool model name -> endpoint (for /v1/chat/completions)
+    upstreams: dict[NonEmptyStr, UpstreamArgs] = Field(default_factory=dict)
+    # pool model -> model to retry on when its upstream fails
+    fallbacks: dict[NonEmptyStr, NonEmptyStr] = Field(default_factory=dict)
     upstream_retries: int = Field(1, ge=0, le=3)  # fallback hops after a failed upstream call
+    # A 429 moves on to the model's fallback (when it has one) instead of going back to the client.
+    fallback_on_429: bool = True
+    circuit_breaker: CircuitBreakerArgs = CircuitBreakerArgs()
     auth: AuthArgs = AuthArgs()
     limits: LimitsArgs = LimitsArgs()
 
@@ -178,6 +214,26 @@ class ServiceArgs(_Strict):
             if source == target:
                 raise ValueError(f"fallback of {source} is itself")
         return self
+
+    def deploy_problems(self, environ: Mapping[str, str]) -> list[str]:
+        """What the replicas would only find at request time: unset key variables, a missing keys file. (URLs and
+        model names are checked when the args are parsed.)"""
+        problems = []
+        for name, upstream in sorted(self.upstreams.items()):
+            if upstream.api_key_env is not None and not environ.get(upstream.api_key_env):
+                problems.append(f"upstreams.{name}.api_key_env: variable {upstream.api_key_env} is not set or empty")
+        auth = self.auth
+        if auth.api_keys_file is not None and not auth.api_keys_file.is_file():
+            problems.append(f"auth.api_keys_file: {auth.api_keys_file} is not a file")
+        elif auth.api_keys_env is not None and auth.api_keys_file is None and not environ.get(auth.api_keys_env):
+            problems.append(f"auth.api_keys_env: variable {auth.api_keys_env} is not set or empty")
+        return problems
+
+    def check_deployable(self, environ: Mapping[str, str], where: str) -> None:
+        """Raise ConfigError naming every problem of `deploy_problems`; `where` says which process looked."""
+        problems = self.deploy_problems(environ)
+        if problems:
+            raise ConfigError(f"cannot deploy ({where}): " + "; ".join(problems))
 
     def referenced_models(self) -> set[str]:
         """Pool names this configuration relies on; the router deployment checks them against the bundle."""

@@ -12,21 +12,18 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from finerouter.errors import ConfigError
+from finerouter.errors import ConfigError, FineRouterError
+from finerouter.pipeline.preflight import PreflightMode
 from serve_app.config import ServeAppArgs
+from serve_app.fast_path import with_fitting_replicas
+from serve_app.preflight import preflight_serve
 
 APP_NAME = "finerouter"
 
 
 def load_args(bundle: Path | None, config: Path | None, overrides: dict[str, Any]) -> ServeAppArgs:
     """App args from a YAML file (the `args:` mapping of a Serve config, or that mapping alone) plus CLI flags."""
-    raw: dict[str, Any] = {}
-    if config is not None:
-        loaded = yaml.safe_load(config.read_text()) or {}
-        if "applications" in loaded:
-            apps = [a for a in loaded["applications"] if a.get("name") == APP_NAME] or loaded["applications"]
-            loaded = apps[0].get("args", {})
-        raw = dict(loaded)
+    raw = {} if config is None else read_args_file(config)
     if bundle is not None:
         raw["bundle"] = str(bundle)
     for dotted, value in overrides.items():
@@ -41,6 +38,28 @@ def load_args(bundle: Path | None, config: Path | None, overrides: dict[str, Any
         return ServeAppArgs.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"invalid serve arguments: {exc}") from exc
+
+
+def read_args_file(config: Path) -> dict[str, Any]:
+    """The app args mapping of a `--config` file; a missing, unreadable or wrongly shaped file is a ConfigError."""
+    name = f"serve --config file {str(config)!r}"
+    if not config.is_file():
+        raise ConfigError(f"{name} not found")
+    try:
+        loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{name} is not valid YAML (UTF-8): {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{name} must hold a mapping (app args or a Serve config), not {type(loaded).__name__}")
+    if "applications" in loaded:
+        apps = loaded["applications"]
+        if not isinstance(apps, list) or not apps or not all(isinstance(a, dict) for a in apps):
+            raise ConfigError(f"{name}: 'applications' must be a list of applications (mappings with name, args)")
+        app = next((a for a in apps if a.get("name") == APP_NAME), apps[0])
+        loaded = app.get("args") or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{name}: the args of application {app.get('name')!r} must be a mapping")
+    return dict(loaded)
 
 
 def direct_ingress_env(port: int) -> dict[str, str]:
@@ -68,6 +87,7 @@ def run_local(
     num_cpus: int | None = None,
     access_log: bool = False,
     direct_ingress: bool = False,
+    preflight: PreflightMode = "fail",
 ) -> None:
     proxy_port = port
     if direct_ingress:
@@ -89,6 +109,15 @@ def run_local(
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False)  # never a `ray start` cluster
     else:
         ray.init(address=address)
+    if address is None:
+        args, fitted = with_fitting_replicas(args, ray.cluster_resources().get("CPU", 0.0))
+        if fitted:
+            print(fitted, flush=True)
+    try:
+        preflight_serve(args, preflight)  # replicas that cannot start would leave this command waiting silently
+    except FineRouterError:
+        ray.shutdown()
+        raise
     # After ray.init, which installs its own SIGTERM handler: `kill` / a supervisor's stop, even while the app is
     # still deploying, shuts Serve and Ray down cleanly.
     signal.signal(signal.SIGTERM, _interrupt)

@@ -7,7 +7,9 @@ import importlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import accumulate
+from pathlib import Path
 from typing import Any
 
 from ray import serve
@@ -30,12 +32,28 @@ class RouteQuery:
         return self.tolerance, self.max_cost, self.models
 
 
+class RoutingFailure(RuntimeError):
+    """Routing one query failed for a reason inside the router (not the request's fault): a 500 for that query."""
+
+
 @dataclass(frozen=True)
 class RouteOutcome:
-    """A decision, or the InvalidRequestError message for this query (exceptions do not cross a batch)."""
+    """A decision, or why this one query failed (exceptions do not cross a batch): `error` is the
+    InvalidRequestError message (the request's fault, a 400), `internal_error` an unexpected failure (a 500)."""
 
     decision: RouteDecision | None = None
     error: str | None = None
+    internal_error: str | None = None
+
+    def result(self) -> RouteDecision:
+        """The decision, or the query's own failure raised: InvalidRequestError or RoutingFailure."""
+        if self.error is not None:
+            raise InvalidRequestError(self.error)
+        if self.internal_error is not None:
+            raise RoutingFailure(self.internal_error)
+        if self.decision is None:
+            raise RoutingFailure("the router returned neither a decision nor an error")
+        return self.decision
 
 
 def import_router_class(path: str) -> Any:
@@ -67,6 +85,7 @@ class RouterDeployment:
         self._required_models = sorted(required_models)
         self._router: Any = None
         self._bundle: str | None = None
+        self._created = 0
         self._metrics = RouterMetrics()
         self._max_batch_size = max_batch_size
         self._route_batch.set_max_batch_size(max_batch_size)
@@ -85,7 +104,7 @@ class RouterDeployment:
                 f"upstreams/fallbacks name models not in bundle {bundle}: {missing}; pool: {router.models}"
             )
         previous = getattr(self._router, "version", None)
-        self._router, self._bundle = router, bundle
+        self._router, self._bundle, self._created = router, bundle, bundle_created(router, bundle)
         logger.info("router bundle %s loaded (version %s, was %s)", bundle, router.version, previous)
 
     def _load_warm(self, bundle: str) -> Any:
@@ -106,6 +125,7 @@ class RouterDeployment:
             "models": list(router.models),
             "model_cost": dict(router.model_cost),
             "cost_unit": router.cost_unit,
+            "created": self._created,
         }
 
     async def route(self, query: RouteQuery) -> RouteOutcome:
@@ -134,23 +154,42 @@ class RouterDeployment:
         return [outcomes[end - len(group) : end] for group, end in zip(groups, ends, strict=True)]
 
 
+def bundle_created(router: Any, bundle: str) -> int:
+    """Unix seconds when the bundle was written (OpenAI's `created` of its models): bundle.json's `created`, else
+    the directory's modification time (a custom router class need not keep `meta`)."""
+    stamp = (getattr(router, "meta", None) or {}).get("created")
+    if stamp:
+        return int(datetime.fromisoformat(stamp).timestamp())
+    return int(Path(bundle).stat().st_mtime)
+
+
 def route_grouped(router: Any, queries: list[RouteQuery]) -> list[RouteOutcome]:
-    """One `router.route` call per distinct (tolerance, max_cost, models); a failing call is retried query by query
-    so that one bad request does not fail its neighbours. (Batches by prompt length are the encoder's business.)"""
+    """One `router.route` call per distinct (tolerance, max_cost, models); when a call fails for any reason, its
+    queries are routed one by one, so that a bad request (or one the router cannot handle) fails alone and its
+    neighbours get their answers. (Batches by prompt length are the encoder's business.)"""
     groups: dict[tuple, list[int]] = defaultdict(list)
     for index, query in enumerate(queries):
         groups[query.options()].append(index)
-    outcomes: list[RouteOutcome | None] = [None] * len(queries)
+    outcomes: dict[int, RouteOutcome] = {}
     for (tolerance, max_cost, models), indices in groups.items():
         kwargs = {"tolerance": tolerance, "max_cost": max_cost, "models": list(models) if models is not None else None}
         try:
             decisions = router.route([queries[i].prompt for i in indices], **kwargs)
-            for i, decision in zip(indices, decisions, strict=True):
-                outcomes[i] = RouteOutcome(decision=decision)
-        except InvalidRequestError:
-            for i in indices:
-                try:
-                    outcomes[i] = RouteOutcome(decision=router.route([queries[i].prompt], **kwargs)[0])
-                except InvalidRequestError as exc:
-                    outcomes[i] = RouteOutcome(error=str(exc))
-    return [o for o in outcomes if o is not None]
+            outcomes.update(
+                (i, RouteOutcome(decision=decision)) for i, decision in zip(indices, decisions, strict=True)
+            )
+        except Exception as exc:  # whatever failed the group: find the culprit(s) by routing each query alone
+            logger.info("a batch of %d queries failed (%s: %s); routing them one by one", len(indices),
+                        type(exc).__name__, exc)  # fmt: skip
+            outcomes.update((i, route_alone(router, queries[i], kwargs)) for i in indices)
+    return [outcomes[i] for i in range(len(queries))]
+
+
+def route_alone(router: Any, query: RouteQuery, kwargs: dict[str, Any]) -> RouteOutcome:
+    try:
+        return RouteOutcome(decision=router.route([query.prompt], **kwargs)[0])
+    except InvalidRequestError as exc:
+        return RouteOutcome(error=str(exc))
+    except Exception as exc:
+        logger.exception("routing one query (a prompt of %d characters) failed", len(query.prompt))
+        return RouteOutcome(internal_error=f"{type(exc).__name__}: {exc}")

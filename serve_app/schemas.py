@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from serve_app.text import check_text_parts, reject_unencodable
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 ModelName = Annotated[str, Field(min_length=1, max_length=256)]
@@ -18,16 +20,39 @@ class ChatMessage(BaseModel):
     role: Role
     content: str | list[dict[str, Any]] | None = None
 
+    @field_validator("content")
+    @classmethod
+    def _text_parts_hold_text(cls, content: Any) -> Any:
+        check_text_parts(content)
+        return content
 
-class RouteRequest(BaseModel):
+
+class _TextBody(BaseModel):
+    """A request body: every string and key in it must be UTF-8 encodable (serve_app/text.py), else a 400."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        reject_unencodable(data)
+        return data
+
+
+def _exactly_one_input(schema: dict[str, Any]) -> None:
+    """The OpenAPI schema of RouteRequest says what `_one_input` checks: exactly one of `prompt` / `messages`."""
+    for name in ("prompt", "messages"):
+        field = schema["properties"][name]
+        field.update(next(option for option in field.pop("anyOf") if option.get("type") != "null"))
+        field.pop("default", None)
+    schema["oneOf"] = [{"required": ["prompt"]}, {"required": ["messages"]}]
+    schema["examples"] = [{"prompt": "Write a python function that merges two sorted lists."},
+                          {"messages": [{"role": "user", "content": "What is 17 * 23?"}], "tolerance": 0.05,
+                           "max_cost": 0.5}]  # fmt: skip
+
+
+class RouteRequest(_TextBody):
     """Give exactly one of `prompt` or `messages`. With `messages`, the last `user` turn is what gets routed."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"prompt": "Write a python function that merges two sorted lists."},
-                                        {"messages": [{"role": "user", "content": "What is 17 * 23?"}],
-                                         "tolerance": 0.05, "max_cost": 0.5}]},
-    )  # fmt: skip
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_input)
 
     prompt: str | None = Field(None, description="the text to route")
     messages: list[ChatMessage] | None = Field(
@@ -66,7 +91,7 @@ class RouteResponse(BaseModel):
     request_id: str
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(_TextBody):
     """The OpenAI chat-completions body. `model`: `finerouter`, `finerouter:tolerance=0.1,max_cost=2e-4`, or a pool
     model with an upstream (no routing). Every other field is forwarded to the chosen upstream unchanged."""
 
@@ -84,6 +109,7 @@ class ChatCompletionRequest(BaseModel):
 class ModelCard(BaseModel):
     id: str
     object: Literal["model"] = "model"
+    created: int = Field(description="Unix seconds when the served bundle was written")
     owned_by: str
     expected_cost: float | None = None
     cost_unit: str | None = None

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import time
 import uuid
 from typing import Any
 
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from ray.exceptions import ActorUnavailableError, RayActorError
 
 from finerouter.errors import InvalidRequestError
@@ -18,6 +19,7 @@ from serve_app.coalescer import Coalescer
 from serve_app.config import IngressBatching, ServiceArgs
 from serve_app.messages import ROUTER_MODEL, parse_model_field, routed_text
 from serve_app.metrics import IngressMetrics
+from serve_app.proxy_errors import RelayResponse, failure_response, stream_error_event
 from serve_app.router_deployment import RouteOutcome, RouteQuery
 from serve_app.schemas import (
     ChatCompletionRequest,
@@ -28,7 +30,7 @@ from serve_app.schemas import (
     RouteResponse,
     TaskInfo,
 )
-from serve_app.upstream import UpstreamClient, UpstreamFailure
+from serve_app.upstream import StreamBroken, UpstreamAnswer, UpstreamClient, UpstreamFailure
 
 logger = logging.getLogger("ray.serve")
 _INFO_TTL_S = 2.0
@@ -56,7 +58,10 @@ class RoutingService:
             batching.linger_s,
         )
         self._keys = args.auth.load_keys()
-        self._upstream = UpstreamClient(args.upstreams, args.fallbacks, args.upstream_retries)
+        args.check_deployable(os.environ, "ingress replica")
+        self._upstream = UpstreamClient(
+            args.upstreams, args.fallbacks, args.upstream_retries, args.fallback_on_429, args.circuit_breaker
+        )
         self.metrics = IngressMetrics()
         self._info: dict[str, Any] | None = None
         self._info_at = 0.0
@@ -110,12 +115,9 @@ class RoutingService:
         raise ApiError(503, "no router replica could take the request; retry shortly", kind="service_unavailable")
 
     async def decide(self, query: RouteQuery) -> RouteDecision:
-        outcome = await self._batcher.submit(query)
-        if outcome.error is not None:
-            raise InvalidRequestError(outcome.error)
-        decision = outcome.decision
-        assert decision is not None
-        self.metrics.record_decision(decision.model, decision.task_id)
+        queued = time.perf_counter()
+        decision = (await self._batcher.submit(query)).result()  # this query's own 400 / 500, never its batch's
+        self.metrics.record_decision(decision, time.perf_counter() - queued)
         return decision
 
     async def route(self, body: RouteRequest) -> RouteResponse:
@@ -201,33 +203,38 @@ class RoutingService:
         headers["X-FineRouter-Routed-Model"] = chosen
         payload = body.model_dump(exclude_unset=True)
         request_id = self.request_id()
+        forwarded = time.perf_counter()
         try:
             answer = await self._upstream.send(chosen, payload, request_id, on_error=self._count_upstream_error)
         except UpstreamFailure as exc:
-            raise ApiError(
-                502,
-                str(exc),
-                kind="upstream_error",
-                upstream_status=exc.status,
-                headers=headers | {"X-FineRouter-Upstream-Status": str(exc.status or "none")},
-            ) from exc
+            skipped = exc.status is None and exc.retry_after_s is not None  # every upstream cooling down
+            self.metrics.record_upstream(chosen, "cooldown" if skipped else exc.status, time.perf_counter() - forwarded)
+            return failure_response(exc, headers, request_id)
+        self.metrics.record_upstream(answer.model, "ok", time.perf_counter() - forwarded)
         headers["X-FineRouter-Model"] = answer.model
         if answer.attempts:
-            headers["X-FineRouter-Fallback-From"] = ",".join(model for model, _, _ in answer.attempts)
+            headers["X-FineRouter-Fallback-From"] = ",".join(attempt.model for attempt in answer.attempts)
             self.metrics.fallbacks.inc(tags={"model": chosen, "fallback": answer.model})
         logger.info("chat %s: routed to %s, answered by %s", request_id, chosen, answer.model)
         media_type = answer.response.headers.get("Content-Type", "application/json")
         if body.stream:
-            return StreamingResponse(self._relay(answer, started), media_type=media_type, headers=headers)
-        return Response(await answer.body(), media_type=media_type, headers=headers)
+            return RelayResponse(self._relay(answer, started, request_id), media_type=media_type, headers=headers)
+        try:
+            return Response(await answer.body(), media_type=media_type, headers=headers)
+        except UpstreamFailure as exc:  # it broke off after its status line
+            self._count_upstream_error(answer.model, "body")
+            return failure_response(exc, headers, request_id)
 
-    async def _relay(self, answer: Any, started: float):
+    async def _relay(self, answer: UpstreamAnswer, started: float, request_id: str):
         try:
             async for chunk in answer.chunks():
                 yield chunk
-        except Exception as exc:  # the status line is gone: end the stream and count it
-            logger.warning("upstream %s broke off a stream: %s", answer.model, exc)
+        except StreamBroken as exc:
+            # The status line is gone: an error event makes the client raise, and RelayResponse ends the response
+            # without its last chunk, so the transfer fails as the stream did (it is not a complete answer).
             self._count_upstream_error(answer.model, "stream")
+            yield stream_error_event(str(exc), request_id)
+            raise
         finally:
             self._observe("chat", 200, started)
 
@@ -238,10 +245,14 @@ class RoutingService:
 
     async def models(self) -> ModelList:
         info = await self.info()
-        cards = [ModelCard(id=ROUTER_MODEL, owned_by="finerouter", has_upstream=bool(self.args.upstreams))]
+        created = info["created"]
+        cards = [
+            ModelCard(id=ROUTER_MODEL, created=created, owned_by="finerouter", has_upstream=bool(self.args.upstreams))
+        ]
         cards += [
             ModelCard(
                 id=name,
+                created=created,
                 owned_by="upstream",
                 expected_cost=info["model_cost"].get(name),
                 cost_unit=info["cost_unit"],
@@ -250,6 +261,15 @@ class RoutingService:
             for name in info["models"]
         ]
         return ModelList(data=cards, bundle_version=info["version"])
+
+    async def model(self, model_id: str) -> ModelCard:
+        listing = await self.models()
+        for card in listing.data:
+            if card.id == model_id:
+                return card
+        served = ", ".join(card.id for card in listing.data)
+        message = f"model {model_id!r} is not served here; served: {served}"
+        raise ApiError(404, message, param="model", code="model_not_found")
 
     async def health(self) -> Health:
         info = await self.info(fresh=True)

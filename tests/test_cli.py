@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+import finerouter
+from finerouter.cli import build_parser
 
 EXE = shutil.which("finerouter") or str(Path(sys.executable).parent / "finerouter")
 
@@ -54,3 +59,39 @@ def test_rebuild_subcommand_matches_the_job(tmp_path: Path) -> None:
     again = cli("rebuild", "--config", "configs/demo.yaml", "--set", f"artifacts_dir={tmp_path}",
                 "--set", "data.synthetic.n_prompts=300", "--until", "stats", cwd=repo)  # fmt: skip
     assert again.stderr.count("up to date, skipped") == 4  # generate, score (not configured), import, stats
+
+
+def test_version() -> None:
+    done = cli("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"finerouter {finerouter.__version__}"
+
+
+def test_every_option_of_every_command_has_a_help_text() -> None:
+    undocumented = []
+    parsers = [("finerouter", build_parser())]
+    while parsers:
+        name, parser = parsers.pop()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers += [(f"{name} {sub}", p) for sub, p in action.choices.items()]
+            elif not action.help:
+                undocumented.append(f"{name}: {'/'.join(action.option_strings) or action.dest}")
+    assert undocumented == []
+    assert "seed of the random router" in cli("eval", "--help").stdout
+
+
+def test_serve_with_a_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    done = cli("serve", "--config", str(tmp_path / "nope.yaml"))
+    assert done.returncode == 2 and "nope.yaml' not found" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_serve_stops_in_preflight_when_its_replicas_cannot_start(tmp_path: Path) -> None:
+    """Before the preflight the replica stayed pending and the command waited without a word."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()  # never loaded: the preflight runs before anything is deployed
+    done = cli("serve", "--bundle", str(bundle), "--num-cpus", "1", "--replica-cpus", "2", "--max-replicas", "1")
+    assert done.returncode == 2, done.stdout + done.stderr
+    needs = r"finerouter serve: 1 router replica\(s\) x \{CPU: 2\} \+ 1 ingress replica\(s\) x \{CPU: [\d.]+\} needs "
+    assert re.search(needs + r"[\d.]+ CPU; the cluster has 1 of 1 CPU free", done.stderr), done.stderr
+    assert "--replica-cpus 1" in done.stderr and "Traceback" not in done.stderr

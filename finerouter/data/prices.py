@@ -6,19 +6,20 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
+from finerouter.config_model import ConfigModel
 from finerouter.errors import DataError
 
 
-class ModelPrice(BaseModel):
+class ModelPrice(ConfigModel):
     model_config = ConfigDict(extra="forbid")
 
     input_price: float = Field(ge=0, description="USD per 1M input tokens")
     output_price: float = Field(ge=0, description="USD per 1M output tokens")
 
 
-class PriceTable(BaseModel):
+class PriceTable(ConfigModel):
     """`{model: {input_price: x, output_price: y}}`, optionally under a top-level `models:` key."""
 
     prices: dict[str, ModelPrice]

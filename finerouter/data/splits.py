@@ -7,14 +7,15 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from finerouter.config_model import ConfigModel
 from finerouter.data.schema import SPLITS
 from finerouter.data.validate import rejected_frame
 from finerouter.errors import DataError
 
 
-class SplitConfig(BaseModel):
+class SplitConfig(ConfigModel):
     """How prompts without a source split are assigned, by a hash of their prompt_id."""
 
     model_config = ConfigDict(extra="forbid")

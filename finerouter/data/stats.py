@@ -13,10 +13,11 @@ COST_UNITS = {"call": "USD per prompt", "price": "USD per 1M tokens (blended mod
 
 
 def oracle_choice(quality: np.ndarray, cost: np.ndarray) -> np.ndarray:
-    """Per prompt, the best model's column; ties go to the cheaper model, then the lower column index."""
+    """Per prompt, the best model's column; ties go to the cheaper model, then the lower column index. Without
+    costs (NaN) it is still the best model: an unknown cost ranks after known ones, never with worse models."""
     q = np.where(np.isnan(quality), -np.inf, quality)
     best = q.max(axis=1, keepdims=True)
-    c = np.where(np.isnan(cost), np.inf, cost)
+    c = np.where(np.isnan(cost), np.finfo(np.float64).max, cost)
     return np.where(q == best, c, np.inf).argmin(axis=1)
 
 

@@ -12,8 +12,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from finerouter.config_model import ConfigModel
+from finerouter.data.synthetic_lengths import REAL_TRAFFIC, LengthBand, apply_length_mix, check_bands
 from finerouter.data.table import RawTable, RoutingTable
 from finerouter.errors import ConfigError, DataError
 
@@ -150,13 +152,23 @@ DOMAINS = _parse_domains(_DOMAIN_SPEC)
 LANGUAGES: tuple[str, ...] = ("French", "Spanish", "German", "Italian", "Japanese", "Portuguese", "Dutch")
 N_RANGE: tuple[int, int] = (2, 1000)  # the {n} slot draws from [2, 1000)
 MAX_FAMILIES = len(TASKS) * len(DOMAINS)
+LONGEST_TEMPLATE = (
+    max(len(o) for _, openers in DOMAINS.values() for o in openers)
+    + 1
+    + max(
+        len(t.format(a=max(terms, key=len), b=max(terms, key=len), n=N_RANGE[1] - 1, lang=max(LANGUAGES, key=len)))
+        for _, templates in TASKS.values()
+        for t in templates
+        for terms, _ in DOMAINS.values()
+    )
+)
 NOTE = (
     "FineRouter simulated benchmark, not real model outputs: prompts come from templates and model "
     "qualities, tokens and costs from a random model of planted task families."
 )
 
 
-class SyntheticConfig(BaseModel):
+class SyntheticConfig(ConfigModel):
     """Size and difficulty of a simulated routing benchmark; the same config always gives the same data."""
 
     model_config = ConfigDict(extra="forbid")
@@ -173,6 +185,17 @@ class SyntheticConfig(BaseModel):
     family_size_alpha: float = Field(5.0, gt=0, description="Dirichlet concentration of family sizes.")
     min_price: float = Field(0.1, gt=0, description="Cheapest input price, USD per 1M tokens.")
     max_price: float = Field(10.0, gt=0, description="Dearest output price, USD per 1M tokens.")
+    prompt_lengths: Literal["real_traffic"] | list[LengthBand] | None = Field(
+        None,
+        description="None: prompts as templated (about 80-200 characters). 'real_traffic': 85% of 50-400 "
+        "characters, 5% of 400-1,000, 10% of 1,000-4,000. Or a list of {min_chars, max_chars, share}. Prompts are "
+        "lengthened with context sentences about their domain, after the request.",
+    )
+
+    def length_bands(self) -> tuple[LengthBand, ...] | None:
+        if self.prompt_lengths == "real_traffic":
+            return REAL_TRAFFIC
+        return None if self.prompt_lengths is None else tuple(self.prompt_lengths)
 
     @model_validator(mode="after")
     def _check(self) -> SyntheticConfig:
@@ -181,6 +204,9 @@ class SyntheticConfig(BaseModel):
                 f"max_price ({self.max_price:g}) must exceed 4 x min_price ({self.min_price:g}): "
                 "output prices are 4x input prices and the pool needs a price spread"
             )
+        bands = self.length_bands()
+        if bands is not None:
+            check_bands(bands, LONGEST_TEMPLATE)
         if self.n_families > self.n_prompts:
             raise ValueError(f"n_families ({self.n_families}) cannot exceed n_prompts ({self.n_prompts})")
         return self
@@ -239,7 +265,12 @@ def generate_synthetic(cfg: SyntheticConfig | None = None) -> RawTable:
 
     weights = rng.dirichlet(np.full(k, cfg.family_size_alpha))
     sizes = 1 + rng.multinomial(n - k, weights)
-    texts = np.asarray(_prompt_texts(families, sizes, rng), dtype=object)
+    texts_by_family = _prompt_texts(families, sizes, rng)
+    bands = cfg.length_bands()
+    if bands is not None:  # its own random stream: the rest of the table is the same with or without it
+        terms = [DOMAINS[domain][0] for (_, domain), size in zip(families, sizes, strict=True) for _ in range(size)]
+        texts_by_family = apply_length_mix(texts_by_family, terms, bands, np.random.default_rng([cfg.seed, 24]))
+    texts = np.asarray(texts_by_family, dtype=object)
     order = rng.permutation(n)  # interleave the families
     fam = np.repeat(np.arange(k), sizes)[order]
     prompt_ids = np.asarray([f"syn-{i:07d}" for i in range(n)], dtype=object)
@@ -286,7 +317,7 @@ def generate_synthetic(cfg: SyntheticConfig | None = None) -> RawTable:
         "format": "synthetic",
         "simulated": True,
         "note": NOTE,
-        "config": cfg.model_dump(),
+        "config": cfg.model_dump(exclude_none=True),  # prompt_lengths only when set: older tables keep their hash
         "families": {str(name): int(s) for name, s in zip(family_names, sizes, strict=True)},
         "specialists": dict(zip(map(str, family_names), models["model"][specialist], strict=True)),
     }

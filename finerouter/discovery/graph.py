@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from finerouter.config_model import ConfigModel
 from finerouter.discovery.rbo import rbo_edges
 
 
-class RboConfig(BaseModel):
+class RboConfig(ConfigModel):
     model_config = ConfigDict(extra="forbid")
 
     p: float = Field(0.9, gt=0, lt=1, description="RBO persistence")

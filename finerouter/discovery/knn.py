@@ -7,14 +7,15 @@ import time
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from finerouter.config_model import ConfigModel
 from finerouter.errors import ConfigError, MissingDependencyError
 
 log = logging.getLogger("finerouter.knn")
 
 
-class KnnConfig(BaseModel):
+class KnnConfig(ConfigModel):
     model_config = ConfigDict(extra="forbid")
 
     k: int = Field(15, ge=1, description="neighbours per prompt")

@@ -6,13 +6,14 @@ import random
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from finerouter.config_model import ConfigModel
 from finerouter.discovery.graph import Edges
 from finerouter.errors import MissingDependencyError
 
 
-class LeidenConfig(BaseModel):
+class LeidenConfig(ConfigModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: Literal["cpu", "gpu"] = "cpu"

@@ -5,25 +5,43 @@ from __future__ import annotations
 import numpy as np
 
 from finerouter.embed.encoder import DEFAULT_ENCODER, encode, load_encoder, resolve_device
+from finerouter.embed.hardware import torch_threads
 from finerouter.pipeline.batch import BatchStage, Resources
 
 
 class EmbedTexts(BatchStage):
+    """One encoder per actor, on as many torch threads as the actor holds CPUs (Ray sets OMP_NUM_THREADS only
+    when it is unset; torch's own default is every core of the node, which oversubscribes a pool of actors)."""
+
     input_columns = ("text",)
     output_columns = ("embedding",)
 
     def __init__(
-        self, encoder: str = DEFAULT_ENCODER, batch_size: int = 64, resources: Resources | None = None
+        self,
+        encoder: str = DEFAULT_ENCODER,
+        batch_size: int = 64,
+        resources: Resources | None = None,
+        dtype: str = "float32",
+        runtime: str = "torch",
     ) -> None:
         super().__init__(resources)
         self.encoder = encoder
         self.batch_size = batch_size
+        self.dtype = dtype
+        self.runtime = runtime
         self.device = "cpu"
+        self.threads = torch_threads(self.resources.num_cpus)
 
     def setup(self) -> None:
+        import torch
+
+        torch.set_num_threads(self.threads)
         self.device = resolve_device(self.resources.num_gpus)
-        load_encoder(self.encoder, self.device)
+        if self.runtime == "torch":
+            load_encoder(self.encoder, self.device, self.dtype)
+        else:  # loads (and on first use exports) the ONNX graph
+            encode(["warm-up"], self.encoder, self.device, self.batch_size, self.dtype, self.runtime)
 
     def transform(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         texts = [str(t) for t in batch["text"]]
-        return {"embedding": encode(texts, self.encoder, self.device, self.batch_size)}
+        return {"embedding": encode(texts, self.encoder, self.device, self.batch_size, self.dtype, self.runtime)}

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from finerouter.config_model import ConfigModel
 
 
-class EvaluateConfig(BaseModel):
+class EvaluateConfig(ConfigModel):
     model_config = ConfigDict(extra="forbid")
 
     sweep: Literal["tau", "lambda", "auto"] = Field(

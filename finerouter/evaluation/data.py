@@ -31,6 +31,11 @@ class EvalData:
     dev: Split
     test: Split
 
+    @property
+    def has_costs(self) -> bool:
+        """False for a table with neither per-call costs nor model prices: routers are then compared by quality."""
+        return bool(np.isfinite(self.model_cost).any())
+
 
 def load_eval_data(table: RoutingTable, embeddings: np.ndarray, prompt_ids: np.ndarray) -> EvalData:
     """`embeddings[i]` belongs to `prompt_ids[i]`; every prompt of the table must have one."""

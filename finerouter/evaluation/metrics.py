@@ -8,6 +8,8 @@ Conventions (also printed in every report):
   area under the non-decreasing upper convex hull of a router's points (RouterBench), integrated over the cost
   range [cheapest single model's cost, dearest single model's cost] and divided by that range. Below a router's
   cheapest point its quality counts as 0 (it cannot operate there); beyond its dearest point the hull stays flat.
+- Without costs (a table with neither per-call costs nor model prices) the oracle is the best model per prompt and
+  routers are compared by quality alone: cost, curves, AIQ and cost ratios are n/a (null in results.json).
 """
 
 from __future__ import annotations

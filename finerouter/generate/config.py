@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from finerouter.config_model import ConfigModel
 from finerouter.data.prices import ModelPrice
 from finerouter.describe.config import OpenAIBackendConfig, VLLMBackendConfig
 from finerouter.scoring import GRADERS
+from finerouter.scoring.config import ScoringConfig
 
 
 class OpenAIEngine(OpenAIBackendConfig):
@@ -30,7 +32,7 @@ class VLLMEngine(VLLMBackendConfig):
 Engine = Annotated[OpenAIEngine | VLLMEngine, Field(discriminator="kind")]
 
 
-class Sampling(BaseModel):
+class Sampling(ConfigModel):
     model_config = ConfigDict(extra="forbid")
 
     max_tokens: int = Field(512, ge=1)
@@ -49,7 +51,7 @@ class Sampling(BaseModel):
         return extra
 
 
-class CandidateModel(BaseModel):
+class CandidateModel(ConfigModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, description="the model's name in the routing table")
@@ -58,7 +60,7 @@ class CandidateModel(BaseModel):
     prices: ModelPrice = Field(description="USD per 1M input and output tokens (0 for a free local model)")
 
 
-class GraderChoice(BaseModel):
+class GraderChoice(ConfigModel):
     model_config = ConfigDict(extra="forbid")
 
     grader: str
@@ -71,12 +73,19 @@ class GraderChoice(BaseModel):
             raise ValueError(f"unknown grader {value!r}; valid graders: {', '.join(sorted(GRADERS))}")
         return value
 
+    @field_validator("options")
+    @classmethod
+    def _no_sandbox(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "sandbox" in value:
+            raise ValueError("the sandbox is set once for all graders: use generation.scoring.sandbox, not options")
+        return value
+
 
 def _grader_shorthand(value: Any) -> Any:
     return {"grader": value} if isinstance(value, str) else value
 
 
-class GenerationConfig(BaseModel):
+class GenerationConfig(ConfigModel):
     model_config = ConfigDict(extra="forbid")
 
     prompts: Path = Field(description="Parquet or JSONL: prompt_id, prompt or messages, source, reference")
@@ -87,6 +96,7 @@ class GenerationConfig(BaseModel):
     system_prompt: str | None = Field(None, description="prepended as a system message to every request")
     engine_retries: int = Field(1, ge=0, description="extra passes over pairs a vLLM engine failed in one run")
     grading_workers: int = Field(2, ge=1, description="parallel graders (code runs each in a sandboxed process)")
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig, description="sandbox of the graders that run code")
     checkpoint_rows: int = Field(1000, ge=1, description="pairs per batch written at once, so a crash loses little")
 
     @field_validator("graders", mode="before")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from finerouter.data.textio import read_text
 from finerouter.data.validate import rejected_records
 from finerouter.errors import DataError
 from finerouter.generate.config import GenerationConfig
@@ -27,7 +28,7 @@ def read_records(path: Path) -> tuple[list[Any], list[tuple[Any, str]]]:
         return [_plain(r) for r in frame.to_dict(orient="records")], []
     records: list[Any] = []
     bad: list[tuple[Any, str]] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(read_text(path).split("\n"), 1):  # not splitlines: JSON text may hold U+2028
         if not line.strip():
             continue
         try:

@@ -30,7 +30,12 @@ def score(cfg: GenerationConfig, requests: pd.DataFrame, results: pd.DataFrame) 
     merged = results.merge(requests, on="prompt_id", how="left", validate="many_to_one")
     ok = (merged["status"] == "ok").to_numpy()
     jobs = [
-        (row.grader, row.response, row.reference_json, cfg.graders[row.source].options)
+        (
+            row.grader,
+            row.response,
+            row.reference_json,
+            {**cfg.graders[row.source].options, **cfg.scoring.grader_options(row.grader)},
+        )
         for row in merged[ok].itertuples(index=False)
     ]
     with ThreadPoolExecutor(max_workers=cfg.grading_workers) as pool:

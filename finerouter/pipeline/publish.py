@@ -5,17 +5,19 @@
 directory. Readers (the Serve app) load `<root>/<LATEST>`; the copy is renamed into place and LATEST replaced
 atomically, so a reader never sees half a bundle.
 
-Not wired into the rebuild yet: the `bundle` stage (issue 5) and the Serve app's reload (issue 7) are not on
-this branch. A `publish` stage after `bundle` calls `publish(run_dir / "bundle", root, run)`.
+The rebuild's `publish` stage (finerouter/stages/publish.py) calls `publish(run_dir / "bundle", root, run)` and,
+with `publish.serve_app`, swaps the bundle into the running Serve app, which `check_serve_app` checks first.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
+from typing import Any
 
-from finerouter.errors import FineRouterError
+from finerouter.errors import ConfigError, FineRouterError, ResourceShortfallError
 from finerouter.pipeline.stage import MARKER_FILE, read_marker
 
 LATEST = "LATEST"
@@ -53,3 +55,48 @@ def latest(root: Path) -> Path:
     if not target.is_dir():
         raise FineRouterError(f"{str(pointer)!r} names {target.name!r}, which is not under {str(root)!r}")
     return target
+
+
+def check_serve_app(app_name: str, wait_running_s: float = 0.0) -> dict[str, Any]:
+    """Preflight of a bundle swap into the running Serve application `app_name`: Serve runs on this Ray cluster,
+    the app exists and was deployed declaratively (its config can be redeployed), and, when `wait_running_s` > 0,
+    it is RUNNING within that time: an app whose replicas wait for resources would make the swap wait with them.
+    Returns the app's details from Serve."""
+    from ray.serve.context import _get_global_client
+    from ray.serve.exceptions import RayServeException
+
+    try:
+        client = _get_global_client()
+    except RayServeException as exc:
+        raise ConfigError(
+            f"publish.serve_app {app_name!r}: no Ray Serve instance runs on this Ray cluster ({exc})"
+        ) from exc
+    deadline = time.monotonic() + wait_running_s
+    while True:
+        apps = client.get_serve_details().get("applications", {})
+        if app_name not in apps:
+            raise ConfigError(
+                f"publish.serve_app {app_name!r} is not running on this Ray cluster; running: {sorted(apps) or 'none'}"
+            )
+        app = apps[app_name]
+        if app.get("deployed_app_config") is None:
+            raise ConfigError(
+                f"publish.serve_app {app_name!r} was deployed with serve.run, so its config cannot be redeployed; "
+                "deploy FineRouter with `serve deploy` or `finerouter serve` to allow bundle updates"
+            )
+        if wait_running_s <= 0 or app.get("status") == "RUNNING" or time.monotonic() >= deadline:
+            break
+        time.sleep(1.0)
+    if wait_running_s > 0 and app.get("status") != "RUNNING":
+        problems = [
+            f"{name}: {d.get('status')} {d.get('message') or ''}".strip()
+            for name, d in app.get("deployments", {}).items()
+            if d.get("status") != "HEALTHY"
+        ]
+        raise ResourceShortfallError(
+            f"publish.serve_app {app_name!r} is {app.get('status')}, not RUNNING, after {wait_running_s:g} s, so a "
+            f"bundle swap would wait on it; {'; '.join(problems) or app.get('message') or 'no message from Serve'}. "
+            "Replicas waiting for resources: give the app fewer or smaller replicas (`finerouter serve "
+            "--replica-cpus 0.4 --max-replicas 2`) or the cluster more CPUs (docs/operations.md)"
+        )
+    return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,27 @@ def ensure_ray(cfg: RayConfig) -> None:
             namespace=cfg.namespace,
             logging_level=logging.WARNING,
         )
+
+
+JOB_PREFIX = "finerouter-rebuild"
+
+
+def job_name(run: str) -> str:
+    """The name the Ray dashboard's Jobs page shows (its Name column is the `job_name` key of the job's metadata)."""
+    return f"{JOB_PREFIX}-{run}"
+
+
+def new_submission_id(run: str, now: datetime | None = None) -> str:
+    """A unique `ray job submit --submission-id` for a rebuild of `run`: finerouter-rebuild-<run>-<UTC time>."""
+    return f"{job_name(run)}-{(now or datetime.now(UTC)).strftime('%Y%m%d-%H%M%S')}"
+
+
+def job_submit_options(run: str, now: datetime | None = None) -> list[str]:
+    """The `ray job submit` options that name the job: as the documented command sets them (docs/operations.md)."""
+    return [
+        f"--submission-id={new_submission_id(run, now)}",
+        f"--metadata-json={json.dumps({'job_name': job_name(run)})}",
+    ]
 
 
 def submission_id() -> str | None:

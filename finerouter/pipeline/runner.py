@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finerouter.errors import FineRouterError
-from finerouter.pipeline.fingerprint import fingerprint_tree, fingerprint_value
+from finerouter.pipeline.fingerprint import fingerprint_outputs, fingerprint_tree, fingerprint_value
 from finerouter.pipeline.progress import format_seconds, report_metric
+from finerouter.pipeline.rebuild_preflight import preflight_rebuild, preflight_stage
 from finerouter.pipeline.stage import MARKER_FILE, Stage, StageContext, read_marker
 
 if TYPE_CHECKING:
@@ -115,6 +116,7 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 def _run_locked(config: RebuildConfig, stages: list[Stage], force: frozenset[str]) -> list[StageOutcome]:
     run_dir = config.run_dir
     remove_stale_scratch(run_dir)
+    preflight_rebuild(config, stages, force)  # seconds, not a silent wait: every Ray stage still to run fits
     outcomes: list[StageOutcome] = []
     started = time.perf_counter()
     for i, stage in enumerate(stages, 1):
@@ -135,9 +137,7 @@ def _run_locked(config: RebuildConfig, stages: list[Stage], force: frozenset[str
         last = f"; last run took {format_seconds(marker['seconds'])}" if marker and "seconds" in marker else ""
         log.info("[%d/%d] %s: running (%s%s)", i, len(stages), stage.name, reason, last)
         if stage.needs_ray:
-            from finerouter.pipeline.ray_runtime import ensure_ray
-
-            ensure_ray(config.ray)
+            preflight_stage(config, stage)  # connects to Ray; resources may have been taken since the start
         report_metric("running", 1, config.run, stage.name)
         try:
             outcome = _run_one(stage, config, run_dir, out_dir, key)
@@ -193,7 +193,7 @@ def _run_one(stage: Stage, config: RebuildConfig, run_dir: Path, out_dir: Path, 
     marker = {
         "stage": stage.name,
         "key": key,
-        "output_fingerprint": fingerprint_tree(out_dir),
+        "output_fingerprint": fingerprint_outputs(out_dir, stage.recorded_fields),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
         "stats": stats,

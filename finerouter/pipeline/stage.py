@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from finerouter.config import RebuildConfig
 
 MARKER_FILE = "_COMPLETE.json"
+# Top-level files of a stage's output named `_*` record how the output was made (the completion marker, timings),
+# not what it is: the output fingerprint leaves them out, so identical runs give identical fingerprints.
+RECORD_PREFIX = "_"
+TIMINGS_FILE = "_timings.json"
 
 
 def read_marker(stage_dir: Path) -> dict[str, Any] | None:
@@ -56,6 +60,9 @@ class Stage(ABC):
     needs_ray: ClassVar[bool] = False
     # Bump when a code change alters the stage's outputs, so completed runs are redone.
     version: ClassVar[int] = 1
+    # Top-level fields of the output's JSON files that record when or where it was made (a creation stamp, the
+    # source run), left out of the output fingerprint like the RECORD_PREFIX files: {file name: (field, ...)}.
+    recorded_fields: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     @abstractmethod
     def config_key(self, config: RebuildConfig) -> Any:
@@ -64,6 +71,10 @@ class Stage(ABC):
     def external_inputs(self, config: RebuildConfig) -> list[Path]:
         """Files or directories outside the artifacts that the stage reads."""
         return []
+
+    def preflight(self, config: RebuildConfig) -> None:  # noqa: B027 - optional hook
+        """Checks the rebuild runs when it starts, if this stage will run and needs Ray (Ray is connected): a
+        problem found here fails the rebuild in seconds instead of after the stages before this one."""
 
     @abstractmethod
     def run(self, ctx: StageContext) -> dict[str, Any]:

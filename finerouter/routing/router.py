@@ -72,6 +72,20 @@ def fuse(
     return fused * (alpha * span_e + (1.0 - alpha) * span_p) + alpha * lo_e + (1.0 - alpha) * lo_p
 
 
+def check_unicode(text: str, where: str) -> None:
+    """InvalidRequestError unless `text` can be UTF-8 encoded (the tokenizer fails on a lone surrogate such as
+    '\\ud800', which JSON can carry)."""
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRequestError(
+            f"{where} is not valid Unicode text: character {exc.start} is {text[exc.start]!a} ({exc.reason}); "
+            "send UTF-8 text"
+        ) from None
+
+
 def _encoder_name(encoder: dict[str, Any], carried: dict[str, Path]) -> str:
     """What `encode` loads: the embed stage's encoder by name, or the fine-tuned copy inside the bundle."""
     mode = encoder.get("mode", "frozen")
@@ -209,6 +223,7 @@ class Router:
         for i, p in enumerate(prompts):
             if not isinstance(p, str) or not p.strip():
                 raise InvalidRequestError(f"prompt {i} is empty or not a string; every prompt needs text")
+            check_unicode(p, f"prompt {i}")
         if not prompts:
             return []
         return self.route_embeddings(

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from finerouter.scoring.sandbox_bwrap import SandboxUnavailable
+
 
 @dataclass(frozen=True)
 class GradeResult:
@@ -28,7 +30,9 @@ def failed(reason: str) -> GradeResult:
 
 
 def never_raises(func: Callable[..., GradeResult]) -> Grader:
-    """Malformed output (wrong type, None, junk) scores 0 with a reason instead of raising."""
+    """Malformed output (wrong type, None, junk) scores 0 with a reason instead of raising.
+
+    `SandboxUnavailable` (the configured sandbox cannot run here) is raised: it is no property of the answer."""
 
     signature = inspect.signature(func)
 
@@ -43,6 +47,8 @@ def never_raises(func: Callable[..., GradeResult]) -> Grader:
             return failed("no reference answer")
         try:
             result = func(response, reference, **kw)
+        except SandboxUnavailable:
+            raise  # a machine set-up problem, not the answer's fault: scoring it 0 would hide it
         except Exception as exc:  # model output must never crash a grading run
             return failed(f"grader error: {type(exc).__name__}: {str(exc)[:200]}")
         return GradeResult(min(1.0, max(0.0, float(result.score))), result.reason)

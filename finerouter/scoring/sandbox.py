@@ -1,21 +1,17 @@
 """Run untrusted Python (generated code and its tests) in a separate, limited, throwaway process.
 
-What protects what:
-- a fresh interpreter (`python -I -B`: no user site, no PYTHON* variables, no cwd on sys.path) in a new
-  session, so the whole process group is killed (SIGKILL) on timeout and after every run: no leftovers;
-- a throwaway temporary working directory (HOME and TMPDIR point there), removed afterwards;
-- a minimal environment (no credentials or tokens of the host process are inherited);
-- resource limits set in the child before the candidate runs (`sandbox_guard.set_limits`): address space
-  (memory hog -> MemoryError), CPU seconds (busy loop -> SIGXCPU), file size (SIGXFSZ; also caps the captured
-  stdout/stderr files), open files, no core dumps, and RLIMIT_NPROC (fork bombs; ignored for root);
-- a new network namespace via unshare(CLONE_NEWNET) (no interface is up, so nothing, loopback included, can
-  be reached); where that is not permitted, socket creation is disabled instead;
-- `sandbox_guard.reliability_guard`: fork/exec/spawn/kill/setsid, subprocess, multiprocessing and ctypes are
-  disabled (this is what stops fork bombs when running as root), and file deletion, renames, permission
-  changes, chdir and writes are refused outside the working directory.
-The guard stops accidents of generated code; deliberate escapes are possible, so untrusted code from an
-adversary belongs in a container or VM run as an unprivileged user (where RLIMIT_NPROC and file permissions
-then also hold).
+Two layers (docs/security.md says what each guarantees and what it does not):
+- the operating system (`isolation="bwrap"`, the default; `sandbox_bwrap.py`): bubblewrap gives the run fresh
+  namespaces (no network, own pids), a root holding only the interpreter, its standard library and shared
+  libraries read-only, a private size-limited tmpfs `/work`, and an unprivileged uid without capabilities. The
+  whole process tree is killed at the timeout (SIGKILL to the session; the pid namespace dies with it). Where
+  `bwrap` is missing, `SandboxUnavailable` says how to install it: there is no silent fallback.
+- `sandbox_guard.py` inside the run: resource limits set before the candidate's first line (address space, CPU
+  seconds, processes, file size, open files, no core dumps), then the in-process `reliability_guard` that
+  disables process creation, signals, network and file changes outside the working directory.
+`isolation="guard-only"` runs the guard alone on the host (the old behaviour): UNSAFE for untrusted code, only
+for machines that cannot have bubblewrap, and only when configured explicitly (`scoring.sandbox: guard-only`).
+Output is read through pipes and capped (`output_bytes`), so a program cannot fill the host's disk.
 """
 
 from __future__ import annotations
@@ -24,15 +20,28 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+from finerouter.scoring.sandbox_bwrap import (
+    GUARD_PATH,
+    WORKDIR,
+    SandboxUnavailable,
+    bwrap_argv,
+    find_bwrap,
+    sandbox_uid,
+)
+from finerouter.scoring.sandbox_process import ProcessOutcome, run_capped
 
 GUARD = Path(__file__).with_name("sandbox_guard.py")
+Isolation = Literal["bwrap", "guard-only"]
+ISOLATIONS: tuple[str, ...] = ("bwrap", "guard-only")
 _SIGNAL_STATUS = {signal.SIGXCPU: ("timeout", "CPU time limit exceeded"), signal.SIGXFSZ: ("error", "file size limit")}
+_BWRAP_SIGNALLED = 128  # bwrap exits with 128 + the signal that killed the program
+NETWORK_LINE = b"sandbox-network: "
 
 
 @dataclass(frozen=True)
@@ -40,10 +49,13 @@ class SandboxLimits:
     timeout: float = 10.0  # wall-clock seconds
     memory_mb: int = 1024  # address space
     cpu_seconds: int | None = None  # default: the wall-clock timeout rounded up, plus 1
-    extra_processes: int = 0  # RLIMIT_NPROC above the user's current count (ignored for root)
+    extra_processes: int = 0  # RLIMIT_NPROC above the run's own processes (not binding for guard-only as root)
     file_size_mb: int = 16
     open_files: int = 64
-    network_namespace: bool = True  # False: skip unshare and disable sockets instead
+    output_bytes: int = 1 << 20  # stdout + stderr together; past it the run is killed
+    workdir_mb: int = 64  # size of the private tmpfs /work (bwrap)
+    network_namespace: bool = True  # guard-only: False skips unshare and disables sockets instead
+    in_process_guard: bool = True  # the second layer; False only to test the OS layer alone
 
 
 @dataclass(frozen=True)
@@ -55,29 +67,7 @@ class SandboxResult:
     duration: float  # seconds
     reason: str | None = None
     network: str | None = None  # 'namespace' or 'blocked': how the run was kept off the network
-
-
-def _tail(path: Path, limit: int, skip: int = 0) -> str:
-    try:
-        with path.open("rb") as fh:
-            fh.seek(max(skip, path.stat().st_size - limit))
-            return fh.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
-def _network_line(path: Path) -> tuple[str | None, int]:
-    """The guard's first stderr line says how the network was cut off; returns it and its length."""
-    with path.open("rb") as fh:
-        first = fh.readline(100)
-    if first.startswith(b"sandbox-network: ") and first.endswith(b"\n"):
-        return first.decode().split(": ", 1)[1].strip(), len(first)
-    return None, 0
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+    isolation: str | None = None  # 'bwrap' or 'guard-only'
 
 
 def _env(workdir: str) -> dict[str, str]:
@@ -85,45 +75,86 @@ def _env(workdir: str) -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8", **threads}
 
 
+def _guard_config(limits: SandboxLimits, workdir: str, network: str) -> dict[str, object]:
+    return {
+        "workdir": workdir, "program": f"{workdir}/main.py", "memory_mb": limits.memory_mb,
+        "cpu_seconds": limits.cpu_seconds or int(limits.timeout) + 1, "extra_processes": limits.extra_processes,
+        "file_size_mb": limits.file_size_mb, "open_files": limits.open_files, "network": network,
+        "parent_netns": os.stat("/proc/self/ns/net").st_ino, "guard": limits.in_process_guard,
+    }  # fmt: skip
+
+
 def run_python(
-    code: str, limits: SandboxLimits | None = None, stdin: str | None = None, tail: int = 4000
+    code: str,
+    limits: SandboxLimits | None = None,
+    stdin: str | None = None,
+    tail: int = 4000,
+    files: dict[str, str] | None = None,
+    isolation: Isolation = "bwrap",
 ) -> SandboxResult:
-    """Run `code` as a script in the sandbox; exit status 0 is `passed`."""
+    """Run `code` as a script in the sandbox (`files`: more files beside it in the working directory).
+
+    Exit status 0 is `passed`. Raises `SandboxUnavailable` when `bwrap` isolation cannot run here."""
     limits = limits or SandboxLimits()
-    cpu = limits.cpu_seconds or int(limits.timeout) + 1
-    with tempfile.TemporaryDirectory(prefix="finerouter-sandbox-") as work, tempfile.TemporaryDirectory() as io_dir:
-        program = Path(work) / "main.py"
-        program.write_text(code)
-        config = {
-            "workdir": work, "program": str(program), "parent_netns": os.stat("/proc/self/ns/net").st_ino,
-            "memory_mb": limits.memory_mb, "cpu_seconds": cpu, "extra_processes": limits.extra_processes,
-            "file_size_mb": limits.file_size_mb, "open_files": limits.open_files,
-            "network_namespace": limits.network_namespace,
-        }  # fmt: skip
-        out_path, err_path = Path(io_dir) / "stdout", Path(io_dir) / "stderr"
-        start = time.monotonic()
-        with out_path.open("wb") as out, err_path.open("wb") as err:
-            try:
-                proc = subprocess.Popen(
-                    [sys.executable, "-I", "-B", str(GUARD), json.dumps(config)],
-                    cwd=work, env=_env(work), stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                    stdout=out, stderr=err, start_new_session=True,
-                )  # fmt: skip
-            except OSError as exc:
-                return SandboxResult("error", None, "", "", 0.0, f"could not start the sandbox: {exc}")
-            timed_out = False
-            try:
-                proc.communicate(stdin.encode() if stdin is not None else None, timeout=limits.timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            finally:
-                _kill_group(proc.pid)
-                proc.wait()
-        duration = time.monotonic() - start
-        network, skip = _network_line(err_path)
-        stdout, stderr = _tail(out_path, tail), _tail(err_path, tail, skip)
-    result = _result(proc.returncode, timed_out, stdout, stderr, duration, limits)
-    return replace(result, network=network)
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"unknown sandbox isolation {isolation!r}; valid: {', '.join(ISOLATIONS)}")
+    sources = {"main.py": code, **(files or {})}
+    run = _run_bwrap if isolation == "bwrap" else _run_guard_only
+    outcome, network = run(sources, limits, stdin, tail)
+    result = _result(outcome, limits, signal_offset=_BWRAP_SIGNALLED if isolation == "bwrap" else None)
+    return SandboxResult(**{**result.__dict__, "network": network, "isolation": isolation})
+
+
+def _run_bwrap(
+    sources: dict[str, str], limits: SandboxLimits, stdin: str | None, tail: int
+) -> tuple[ProcessOutcome, str]:
+    bwrap = find_bwrap()
+    with contextlib.ExitStack() as stack:
+        fds = {}
+        for name, text in sources.items():
+            handle = stack.enter_context(tempfile.TemporaryFile())
+            handle.write(text.encode())
+            handle.seek(0)
+            fds[name] = handle.fileno()
+        config = json.dumps(_guard_config(limits, WORKDIR, "isolated"))
+        command = ["-I", "-B", GUARD_PATH, config]
+        argv = bwrap_argv(bwrap, GUARD, fds, sandbox_uid(), limits.workdir_mb << 20, _env(WORKDIR), command)
+        outcome = run_capped(
+            argv, timeout=limits.timeout, output_bytes=limits.output_bytes, tail=tail, stdin=stdin,
+            env=_env(WORKDIR), cwd="/", pass_fds=tuple(fds.values()),
+        )  # fmt: skip
+    stripped, network = _strip_network_line(outcome)
+    if network != "isolated" and not outcome.timed_out:
+        problem = outcome.stderr_head.decode("utf-8", errors="replace").strip() or f"exit status {outcome.returncode}"
+        raise SandboxUnavailable(f"the bwrap sandbox did not start: {problem[:300]}")
+    return stripped, "namespace"
+
+
+def _run_guard_only(
+    sources: dict[str, str], limits: SandboxLimits, stdin: str | None, tail: int
+) -> tuple[ProcessOutcome, str | None]:
+    with tempfile.TemporaryDirectory(prefix="finerouter-sandbox-") as work:
+        for name, text in sources.items():
+            (Path(work) / name).write_text(text)
+        network = "namespace" if limits.network_namespace else "block"
+        config = json.dumps(_guard_config(limits, os.path.realpath(work), network))
+        outcome = run_capped(
+            [sys.executable, "-I", "-B", str(GUARD), config], timeout=limits.timeout,
+            output_bytes=limits.output_bytes, tail=tail, stdin=stdin, env=_env(work), cwd=work,
+        )  # fmt: skip
+    return _strip_network_line(outcome)
+
+
+def _strip_network_line(outcome: ProcessOutcome) -> tuple[ProcessOutcome, str | None]:
+    """The guard's first stderr line (written before the candidate runs) says how the network was cut off."""
+    first, newline, _ = outcome.stderr_head.partition(b"\n")
+    if not (first.startswith(NETWORK_LINE) and newline):
+        return outcome, None
+    network = first[len(NETWORK_LINE) :].decode().strip()
+    stderr = outcome.stderr
+    if stderr.startswith(first + newline):  # the tail still holds the start: drop the line from it
+        stderr = stderr[len(first) + 1 :]
+    return ProcessOutcome(**{**outcome.__dict__, "stderr": stderr}), network
 
 
 def _signal_name(number: int) -> str:
@@ -133,17 +164,27 @@ def _signal_name(number: int) -> str:
         return str(number)
 
 
-def _result(
-    code: int, timed_out: bool, stdout: str, stderr: str, duration: float, limits: SandboxLimits
-) -> SandboxResult:
-    if timed_out:
-        return SandboxResult("timeout", None, stdout, stderr, duration, f"wall-clock limit of {limits.timeout:g} s")
+def _result(outcome: ProcessOutcome, limits: SandboxLimits, signal_offset: int | None) -> SandboxResult:
+    stdout = outcome.stdout.decode("utf-8", errors="replace")
+    stderr = outcome.stderr.decode("utf-8", errors="replace")
+    code, duration = outcome.returncode, outcome.duration
+
+    def result(status: str, reason: str | None = None, returncode: int | None = code) -> SandboxResult:
+        return SandboxResult(status, returncode, stdout, stderr, duration, reason)
+
+    if outcome.timed_out:
+        return result("timeout", f"wall-clock limit of {limits.timeout:g} s", None)
+    if outcome.output_exceeded:
+        return result("error", f"output limit of {limits.output_bytes} bytes exceeded", None)
     if code == 0:
-        return SandboxResult("passed", 0, stdout, stderr, duration)
-    if code < 0:
-        status, reason = _SIGNAL_STATUS.get(-code, ("error", f"killed by signal {_signal_name(-code)}"))
-        return SandboxResult(status, code, stdout, stderr, duration, reason)
+        return result("passed")
+    signalled = -code if code < 0 else None
+    if signal_offset and signal_offset < code < signal_offset + signal.SIGRTMAX:
+        signalled = code - signal_offset
+    if signalled:
+        status, reason = _SIGNAL_STATUS.get(signalled, ("error", f"killed by signal {_signal_name(signalled)}"))
+        return result(status, reason)
     last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit status {code}"
     if "MemoryError" in last:
         last = f"memory limit of {limits.memory_mb} MB exceeded (MemoryError)"
-    return SandboxResult("failed", code, stdout, stderr, duration, last[:300])
+    return result("failed", last[:300])

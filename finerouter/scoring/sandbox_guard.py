@@ -1,15 +1,16 @@
 """Runs inside the sandbox's child interpreter (`python -I -B sandbox_guard.py CONFIG_JSON`); stdlib only.
 
-Before the candidate's first line it: sets resource limits, moves itself into a new network namespace (or
-blocks sockets when it cannot), and disables process creation, signals to other processes, and file changes
-outside its working directory (after OpenAI human-eval's `reliability_guard`). Then it runs the candidate file
-as `__main__`. This guards against accidents of generated code; it is not a boundary against an attacker.
+Before the candidate's first line it: sets resource limits (the kernel enforces them from then on), makes sure
+the network is cut off (bwrap already gave the run an empty network namespace: `network: isolated`; else it
+moves itself into a new one, or blocks sockets when it cannot), and, unless `guard` is false, disables process
+creation, signals to other processes, and file changes outside its working directory (after OpenAI
+human-eval's `reliability_guard`). Then it runs the candidate file as `__main__`. The in-process part guards
+against accidents of generated code; it is not a boundary against an attacker (bubblewrap is).
 """
 
 from __future__ import annotations
 
 import builtins
-import ctypes
 import json
 import os
 import resource
@@ -53,6 +54,8 @@ def set_limits(cfg: dict[str, Any]) -> None:
 def isolate_network(parent_netns: int, try_namespace: bool = True) -> str:
     """'namespace' when in a fresh network namespace (no interfaces up), else 'blocked' (sockets disabled)."""
     try:
+        import ctypes
+
         libc = ctypes.CDLL(None, use_errno=True)
         if try_namespace and libc.unshare(CLONE_NEWNET) == 0 and os.stat("/proc/self/ns/net").st_ino != parent_netns:
             return "namespace"
@@ -153,9 +156,13 @@ def main() -> None:
     cfg = json.loads(sys.argv[1])
     workdir = os.path.realpath(cfg["workdir"])
     set_limits(cfg)
-    network = isolate_network(cfg["parent_netns"], cfg["network_namespace"])
+    if cfg["network"] == "isolated":
+        network = "isolated"
+    else:
+        network = isolate_network(cfg["parent_netns"], cfg["network"] == "namespace")
     os.chdir(workdir)
-    reliability_guard(workdir)
+    if cfg["guard"]:
+        reliability_guard(workdir)
     sys.argv = [cfg["program"]]
     sys.path.insert(0, workdir)
     print(f"sandbox-network: {network}", file=sys.stderr, flush=True)

@@ -12,7 +12,7 @@ from finerouter.discovery.discover import discover
 from finerouter.discovery.graph import Edges, preference_graph
 from finerouter.discovery.knn import knn_search, undirected_edges
 from finerouter.discovery.preferences import preference_lists, ranks_from_lists, tie_order
-from finerouter.pipeline.stage import Stage, StageContext
+from finerouter.pipeline.stage import TIMINGS_FILE, Stage, StageContext
 from finerouter.stages.artifacts import DESC_EMB, EDGES, KNN, PREFERENCES, train_table, train_view
 
 if TYPE_CHECKING:
@@ -103,7 +103,10 @@ class CommunitiesStage(Stage):
         pd.DataFrame({"prompt_id": view.prompt_ids, "community": labels}).to_parquet(
             ctx.out_dir / "communities.parquet", index=False
         )
+        # Timings go to their own file, outside the output fingerprint: identical runs write identical levels.json.
+        timings = [{"level": lv["level"], **lv.pop("seconds", {})} for lv in levels]
         (ctx.out_dir / "levels.json").write_text(json.dumps(levels, indent=2, default=str))
+        (ctx.out_dir / TIMINGS_FILE).write_text(json.dumps(timings, indent=2) + "\n")
         n_tasks = int(labels.max()) + 1 if (labels >= 0).any() else 0
         others = int((labels < 0).sum())
         ctx.log.info("discovered %d tasks; %d of %d prompts in Others", n_tasks, others, len(labels))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from finerouter.embed.config import EmbedConfig
+from finerouter.embed.encoder import check_encoder_options
+from finerouter.embed.hardware import EncoderChoice, choose_batch_encoder, plan_actors, torch_threads
 from finerouter.embed.stage import EmbedTexts
 from finerouter.pipeline.batch import Resources, map_stage
 from finerouter.pipeline.progress import Progress
@@ -18,6 +21,49 @@ from finerouter.stages.artifacts import DESCRIPTIONS, load_table
 if TYPE_CHECKING:
     from finerouter.config import FaultToleranceConfig, RebuildConfig
 
+OVERRIDE_HINT = "override with embed.dtype / embed.runtime"
+
+
+def encoder_choice(cfg: EmbedConfig) -> EncoderChoice:
+    """The runtime and dtype the actors will run, checked here so a combination that cannot run fails first."""
+    device = "cuda" if cfg.num_gpus > 0 else "cpu"
+    choice = choose_batch_encoder(cfg.runtime, cfg.dtype, device)
+    check_encoder_options(choice.dtype, choice.runtime, device)
+    return choice
+
+
+@dataclass(frozen=True)
+class EmbedPlan:
+    workers: int
+    workers_reason: str
+    threads: int
+    encoder: EncoderChoice
+
+    def describe(self) -> str:
+        return (
+            f"{self.workers} encoder actor(s) ({self.workers_reason}), {self.threads} torch thread(s) each; "
+            f"{self.encoder.describe(OVERRIDE_HINT)}"
+        )
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "workers": self.workers,
+            "threads_per_worker": self.threads,
+            "encoder_runtime": self.encoder.runtime,
+            "encoder_dtype": self.encoder.dtype,
+        }
+
+
+def plan_embedding(cfg: EmbedConfig) -> EmbedPlan:
+    """The actor pool for the connected Ray (`workers: auto` counts what Ray offers now) and the encoder's
+    runtime and dtype."""
+    import ray
+
+    if not ray.is_initialized():  # as Ray Data itself would on first use (a stage that does not declare needs_ray)
+        ray.init()
+    actors = plan_actors(cfg.workers, cfg.num_cpus, cfg.num_gpus, ray.available_resources(), "encoder actors")
+    return EmbedPlan(actors.workers, actors.reason, torch_threads(cfg.num_cpus), encoder_choice(cfg))
+
 
 def embed_texts(
     texts: list[str],
@@ -26,24 +72,38 @@ def embed_texts(
     fault_tolerance: FaultToleranceConfig | None = None,
     progress: Callable[[int], Progress] | None = None,
     name: str | None = None,
+    plan: EmbedPlan | None = None,
 ) -> np.ndarray:
     """Embed unique texts once through Ray Data; rows come back in input order.
 
-    `progress(total)` makes the tracker of rows embedded; `name` labels the dataset in the Ray dashboard.
+    Texts go out longest first in blocks of similar length, so each encoder batch has little padding and the
+    long blocks do not all land at the end. `progress(total)` makes the tracker of rows embedded; `name` labels
+    the dataset in the Ray dashboard; `plan` (default: `plan_embedding(cfg)`) sizes the pool.
     """
     import ray.data
 
+    plan = plan or plan_embedding(cfg)
     unique, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
-    frame = pd.DataFrame({"row": np.arange(len(unique)), "text": unique})
-    stage = EmbedTexts(cfg.encoder, cfg.batch_size, Resources(cfg.num_cpus, cfg.num_gpus))
-    # Blocks of a few batches each, so several actors can share the work and progress is visible per block.
-    rows_per_block = cfg.batch_size * 8
+    lengths = np.fromiter(map(len, unique), dtype=np.int64, count=len(unique))
+    order = np.argsort(-lengths, kind="stable")
+    frame = pd.DataFrame({"row": order, "text": unique[order]})
+    stage = EmbedTexts(
+        cfg.encoder,
+        cfg.batch_size,
+        Resources(cfg.num_cpus, cfg.num_gpus),
+        dtype=plan.encoder.dtype,
+        runtime=plan.encoder.runtime,
+    )
+    # Blocks of two encoder batches, each one Ray Data batch: every actor gets work even on a few hundred texts,
+    # progress is visible per block, and a text's batch mates (so its floating-point result) do not depend on how
+    # many actors run.
+    rows_per_block = cfg.batch_size * 2
     blocks = [frame.iloc[i : i + rows_per_block] for i in range(0, len(frame), rows_per_block)] or [frame]
     out = map_stage(
         ray.data.from_pandas(blocks),
         stage,
-        batch_size=cfg.batch_size * 4,
-        workers=cfg.workers,
+        batch_size=rows_per_block,
+        workers=plan.workers,
         fault_tolerance=fault_tolerance,
         name=name,
     )
@@ -65,7 +125,14 @@ class EmbedStage(Stage):
     needs_ray = True
 
     def config_key(self, config: RebuildConfig) -> Any:
-        return config.embed.model_dump(exclude={"workers", "num_cpus", "num_gpus", "batch_size"})
+        """The encoder and, when not torch float32 (the only choice before they were options), the runtime and
+        dtype it runs in here: `auto` resolves on this machine, and a bfloat16 embedding differs in the 4th digit."""
+        cfg = config.embed
+        key = cfg.model_dump(exclude={"workers", "num_cpus", "num_gpus", "batch_size", "dtype", "runtime"})
+        choice = encoder_choice(cfg)
+        if (choice.runtime, choice.dtype) != ("torch", "float32"):
+            key |= {"runtime": choice.runtime, "dtype": choice.dtype}
+        return key
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         table = load_table(ctx.run_dir)
@@ -73,6 +140,8 @@ class EmbedStage(Stage):
         prompts = list(table.prompts["prompt"])
         texts = prompts + list(descriptions["text"])
         run, ray_cfg = ctx.config.run, ctx.config.ray
+        plan = plan_embedding(ctx.config.embed)
+        ctx.log.info("embedding: %s", plan.describe())
         vectors = embed_texts(
             texts,
             ctx.config.embed,
@@ -81,6 +150,7 @@ class EmbedStage(Stage):
                 run, self.name, total, unit="texts", interval_s=ray_cfg.progress_interval_s, logger=ctx.log
             ),
             name=f"{run}.{self.name}",
+            plan=plan,
         )
         np.save(ctx.out_dir / "prompt_embeddings.npy", vectors[: len(prompts)])
         table.prompts[["prompt_id", "split"]].to_parquet(ctx.out_dir / "prompt_ids.parquet", index=False)
@@ -88,4 +158,10 @@ class EmbedStage(Stage):
         ctx.log.info(
             "embedded %d prompts and %d descriptions (dim %d)", len(prompts), len(descriptions), vectors.shape[1]
         )
-        return {"prompts": len(prompts), "descriptions": len(descriptions), "dim": int(vectors.shape[1])}
+        unique_texts = len(set(texts))
+        return {
+            "prompts": len(prompts),
+            "descriptions": len(descriptions),
+            "unique_texts": unique_texts,
+            "dim": int(vectors.shape[1]),
+        } | plan.stats()

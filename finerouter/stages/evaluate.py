@@ -51,13 +51,18 @@ class EvaluateStage(Stage):
         results = evaluate(data, routers, subject=SUBJECT, seed=seed, sweep=sweep)
         results["alpha_sweep"] = alpha_sweep(data, ctx.run_dir, sweep)
         results["bundle"] = json.loads((ctx.run_dir / "bundle" / "bundle.json").read_text())["version"]
-        write_report(results, ctx.out_dir, f"Evaluation: {ctx.config.run}")
+        write_report(results, ctx.out_dir, "Evaluation")  # no run name: identical runs write identical reports
         with (ctx.out_dir / "report.md").open("a") as report:
             report.write(alpha_sweep_markdown(results["alpha_sweep"]))
-        return {
-            n: {"quality": round(r["quality"], 4), "cost": round(r["cost"], 4), "aiq": round(r["aiq"], 4)}
-            for n, r in results["routers"].items()
-        }
+        return {n: {k: _round(r[k]) for k in ("quality", "cost", "aiq")} for n, r in results["routers"].items()}
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
+def _cell(x: float | None, spec: str) -> str:
+    return "n/a" if x is None else format(x, spec)
 
 
 def alpha_sweep(data, run_dir, sweep: str = "tau") -> list[dict[str, float]]:
@@ -89,6 +94,8 @@ def alpha_sweep_markdown(sweep: list[dict[str, float]]) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for p in sweep:
-        dev = "n/a" if p["dev_quality"] is None else f"{p['dev_quality']:.3f}"
-        lines.append(f"| {p['alpha']:.1f} | {dev} | {p['quality']:.3f} | {p['cost']:.4g} | {p['aiq']:.3f} |")
+        lines.append(
+            f"| {p['alpha']:.1f} | {_cell(p['dev_quality'], '.3f')} | {p['quality']:.3f} | {_cell(p['cost'], '.4g')} "
+            f"| {_cell(p['aiq'], '.3f')} |"
+        )
     return "\n".join(lines) + "\n"

@@ -7,15 +7,19 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from finerouter.config_model import ConfigModel
 from finerouter.pipeline.stage import Stage, StageContext
 
 if TYPE_CHECKING:
     from finerouter.config import RebuildConfig
 
 
-class PublishConfig(BaseModel):
+SERVE_RUNNING_WAIT_S = 30.0  # an app still deploying (a replica restarting) gets this long before the swap fails
+
+
+class PublishConfig(ConfigModel):
     model_config = ConfigDict(extra="forbid")
 
     root: Path | None = Field(
@@ -43,6 +47,13 @@ class PublishStage(Stage):
     def __init__(self, config: RebuildConfig | None = None) -> None:
         self.needs_ray = bool(config and config.publish.serve_app)  # type: ignore[misc]
 
+    def preflight(self, config: RebuildConfig) -> None:
+        """When the rebuild starts, not after hours of work: the Serve app to swap runs and can be redeployed."""
+        if config.publish.serve_app:
+            from finerouter.pipeline.publish import check_serve_app
+
+            check_serve_app(config.publish.serve_app)
+
     def config_key(self, config: RebuildConfig) -> Any:
         p = config.publish
         return {"root": p.root.resolve() if p.root else None, "serve_app": p.serve_app, "run": config.run}
@@ -59,10 +70,13 @@ class PublishStage(Stage):
         stats: dict[str, Any] = {"configured": True, "published": str(target), "bundle_version": bundle_version}
         ctx.log.info("published bundle %s to %s (LATEST updated)", bundle_version, target)
         if cfg.serve_app:
+            from finerouter.pipeline.publish import check_serve_app
             from serve_app.app import update_bundle
 
+            check_serve_app(cfg.serve_app, wait_running_s=SERVE_RUNNING_WAIT_S)
             update_bundle(cfg.serve_app, target)
             stats["serve_app"] = cfg.serve_app
             ctx.log.info("Serve application %r now serves %s", cfg.serve_app, bundle_version)
-        (ctx.out_dir / "published.json").write_text(json.dumps(stats, indent=2) + "\n")
+        # Where it went names the run: a run record (`_*`), outside the output fingerprint.
+        (ctx.out_dir / "_published.json").write_text(json.dumps(stats, indent=2) + "\n")
         return stats

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -195,6 +195,8 @@ class BundleStage(Stage):
     name = "bundle"
     inputs = (*STAGE2_INPUTS, "train_classifier", "train_router")
     version = 3  # 2: stage2.prior and stage2.routing_threshold, recorded in bundle.json; 3: dev AIQ per alpha
+    # When and from which run the bundle was made; its version hashes everything else in bundle.json.
+    recorded_fields: ClassVar[dict[str, tuple[str, ...]]] = {"bundle.json": ("created", "source_run")}
 
     def config_key(self, config: RebuildConfig) -> Any:
         s = config.stage2

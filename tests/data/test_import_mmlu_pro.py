@@ -187,3 +187,16 @@ def test_other_local_tokenizers_are_used_as_is(tmp_path: Path) -> None:
     assert count_tokens(["a b c", "ab", None], str(tmp_path / "tok")).tolist() == [3, 1, 0]
     with pytest.raises(DataError, match="could not be loaded offline"):
         count_tokens(["a"], str(tmp_path / "missing"))
+
+
+def test_text_that_utf8_cannot_hold_is_a_rejected_entry(tmp_path: Path) -> None:
+    write_zip(
+        tmp_path / "model_outputs_m1_5shots.zip",
+        [entry(1, "B"), entry(2, "B", question="bad \ud800?"), entry(3, "B", model_outputs="x \udfff")],
+    )
+    raw = run_importer("mmlu-pro", [tmp_path])  # token counting would fail on such text
+    assert list(raw.prompts["prompt_id"]) == ["mmlu-pro/1"]
+    assert list(raw.rejected["reason"]) == [
+        "question is not valid Unicode: lone surrogate '\\ud800' at character 4 (cannot be stored as UTF-8)",
+        "model_outputs is not valid Unicode: lone surrogate '\\udfff' at character 2 (cannot be stored as UTF-8)",
+    ]

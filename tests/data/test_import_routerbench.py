@@ -93,7 +93,11 @@ def test_costs_and_responses_kept(raw: RawTable) -> None:
     assert out.at[("mmlu-astronomy.test.0", GPT4), "cost"] == pytest.approx(0.00042)
     assert out.at[("mt-bench.81", GPT4), "cost"] == pytest.approx(0.0121)
     assert out.at[("mt-bench.81", GPT4), "quality"] == pytest.approx(0.9)
-    assert pd.isna(out.at[("mmlu-astronomy.test.4", MISTRAL), "cost"])  # blank cost, outcome kept
+    assert ("mmlu-astronomy.test.4", MISTRAL) not in out.index  # blank cost: rejected, not kept without one
+    assert table.cost_basis == "call"  # one blank cell does not turn the whole table's costs to unknown
+    assert raw.report["blank_costs"] == {MISTRAL: 1}
+    blank = table.rejected[table.rejected["reason"].str.startswith("cost missing")]
+    assert json.loads(blank["record"].iloc[0])["prompt_id"] == "mmlu-astronomy.test.4"
     assert out.at[("mmlu-astronomy.test.2", LLAMA), "response"] == "Jupiter."
     assert out.at[("mmlu-astronomy.val.1", MISTRAL), "response"] is None
     assert table.outcomes[["input_tokens", "output_tokens"]].isna().all().all()
@@ -113,10 +117,14 @@ def test_malformed_rows_rejected_and_counts_reconcile(raw: RawTable) -> None:
     table = RoutingTable.build(raw)
     counts = table.manifest["counts"]
     assert counts["prompts"] == {"in": 14, "kept": 13, "rejected": 1}
-    assert counts["outcomes"] == {"in": 38, "kept": 37, "rejected": 1}
+    assert counts["outcomes"] == {"in": 38, "kept": 36, "rejected": 2}
     assert table.manifest["source_rejected"] == 2
     bad = table.rejected[table.rejected["table"] == "outcomes"]
-    assert list(bad["reason"]) == ["quality missing, not a number, or outside [0, 1]"]
+    assert list(bad["reason"]) == [
+        "quality missing, not a number, or outside [0, 1]",
+        "cost missing while the other outcomes of the table have a per-call cost "
+        "(keeping it would drop the per-call cost basis of the whole table)",
+    ]
     record = json.loads(bad["record"].iloc[0])  # the row as it came in, bad value included
     assert (record["prompt_id"], record["model"], record["quality"]) == (
         "mmlu-astronomy.val.4",
@@ -196,3 +204,41 @@ def test_errors(tmp_path: Path) -> None:
     (tmp_path / "broken.pkl").write_bytes(b"not a pickle")
     with pytest.raises(DataError, match=r"cannot read .*broken\.pkl"):
         run_importer("routerbench", [tmp_path / "broken.pkl"])
+
+
+def test_a_truncated_last_row_is_rejected_with_its_reason(tmp_path: Path) -> None:
+    text = (FIXTURE / "mt_bench.csv").read_text()
+    lines = text.rstrip("\n").split("\n")
+    cut = "\n".join([*lines[:-1], lines[-1][: len(lines[-1]) // 3]])  # the file ends inside its last row
+    (tmp_path / "mt_bench.csv").write_text(cut)
+    whole = run_importer("routerbench", [FIXTURE / "mt_bench.csv"])
+    raw = run_importer("routerbench", [tmp_path / "mt_bench.csv"])
+    assert len(raw.prompts) == len(whole.prompts) - 1
+    assert len(raw.rejected) == 1
+    reason = raw.rejected["reason"].iloc[0]
+    assert reason.startswith(f"mt_bench.csv row {len(whole.prompts)} (line ")
+    assert "fields where the header has" in reason or "malformed CSV" in reason
+    assert raw.report["files"][str(tmp_path / "mt_bench.csv")]["malformed_rows"] == 1
+
+
+def test_a_row_with_a_broken_quote_or_extra_fields_is_rejected(tmp_path: Path) -> None:
+    header = f"sample_id,prompt,eval_name,{GPT4},{GPT4}|total_cost"
+    rows = ['a.1,"fine",x,1.0,0.1', 'a.2,"bad"quote,x,1.0,0.1', "a.3,extra,x,1.0,0.1,9", "a.4,short,x,1.0",
+            'a.5,"open,x,0.0,0.1']  # fmt: skip
+    (tmp_path / "bad.csv").write_text("\n".join([header, *rows]) + "\n")
+    raw = run_importer("routerbench", [tmp_path / "bad.csv"])
+    assert list(raw.prompts["prompt_id"]) == ["a.1"]
+    reasons = list(raw.rejected["reason"])
+    assert reasons[0].startswith("bad.csv row 2 (line 3): malformed CSV")
+    assert reasons[1] == "bad.csv row 3 (line 4): 6 fields where the header has 5 (a truncated or malformed row)"
+    assert reasons[2] == "bad.csv row 4 (line 5): 4 fields where the header has 5 (a truncated or malformed row)"
+    assert reasons[3].startswith("bad.csv row 5 (line 6): malformed CSV: unexpected end of data")
+    assert len(raw.prompts) + len(raw.rejected) == 5
+
+
+def test_non_utf8_bytes_name_the_file_and_line(tmp_path: Path) -> None:
+    data = (FIXTURE / "mt_bench.csv").read_bytes().split(b"\n")
+    data[2] = data[2].replace(b"e", b"\xe9", 1)  # Latin-1 e-acute
+    (tmp_path / "latin1.csv").write_bytes(b"\n".join(data))
+    with pytest.raises(DataError, match=r"latin1\.csv' line 3: not UTF-8 text \(byte 0xe9"):
+        run_importer("routerbench", [tmp_path / "latin1.csv"])

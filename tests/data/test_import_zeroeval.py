@@ -135,3 +135,13 @@ def test_bad_sources_fail_clearly(tmp_path) -> None:
     prices.write_text("models:\n  other: {input_price: 1, output_price: 1}\n")
     with pytest.raises(DataError, match="no entry for model"):
         run_importer("zeroeval", [_write(tmp_path / "math-l5", "m3", [_record(0)])], ImportOptions(prices=prices))
+
+
+def test_text_that_utf8_cannot_hold_is_a_rejected_record(tmp_path) -> None:
+    records = [_record(0), _record(1, question="bad \ud800"), _record(2, output='{"answer": "\udfff"}')]
+    raw = run_importer("zeroeval", [_write(tmp_path / "gsm", "model-a", records)])  # token counting would fail
+    assert list(raw.prompts["prompt_id"]) == ["zeroeval/gsm/q0"]
+    assert list(raw.rejected["reason"]) == [
+        "question is not valid Unicode: lone surrogate '\\ud800' at character 4 (cannot be stored as UTF-8)",
+        "output[0] is not valid Unicode: lone surrogate '\\udfff' at character 12 (cannot be stored as UTF-8)",
+    ]

@@ -196,3 +196,47 @@ def test_embedding_neighbours_share_family(monkeypatch: pytest.MonkeyPatch) -> N
     fam = raw.prompts["source"].to_numpy()
     same = (fam[sim.argmax(axis=1)] == fam).mean()
     assert same > 0.9, f"only {same:.1%} of nearest neighbours share the planted family"
+
+
+def _lengths(raw: RawTable) -> np.ndarray:
+    return raw.prompts["prompt"].str.len().to_numpy()
+
+
+def test_real_traffic_length_mix() -> None:
+    base = SyntheticConfig(n_prompts=4000, n_families=60, n_models=11, seed=3)
+    plain = generate_synthetic(base)
+    mixed = generate_synthetic(base.model_copy(update={"prompt_lengths": "real_traffic"}))
+    lengths = _lengths(mixed)
+    short, middle, long = (lengths <= 400), (lengths > 400) & (lengths < 1000), (lengths >= 1000)
+    assert lengths.min() >= 50 and lengths.max() <= 4000
+    assert abs(short.mean() - 0.85) < 0.03 and abs(long.mean() - 0.10) < 0.02 and abs(middle.mean() - 0.05) < 0.02
+    assert (_lengths(plain) <= 400).all()  # without the mix: templated prompts only (the demo's behaviour)
+    assert mixed.prompts["prompt"].is_unique and mixed.models["model"].size == 11
+    # Each prompt keeps its request first; outcomes do not change (the mix has its own random stream).
+    assert all(m.startswith(p) for p, m in zip(plain.prompts["prompt"], mixed.prompts["prompt"], strict=True))
+    np.testing.assert_array_equal(plain.outcomes["quality"], mixed.outcomes["quality"])
+    assert "prompt_lengths" not in plain.report["config"] and mixed.report["config"]["prompt_lengths"] == "real_traffic"
+    # Input tokens follow the longer texts.
+    long_ids = set(mixed.prompts["prompt_id"][long])
+    tokens = mixed.outcomes.groupby("prompt_id")["input_tokens"].first()
+    assert tokens[list(long_ids)].min() >= 1000 // 4
+
+
+def test_custom_length_bands_are_followed_exactly() -> None:
+    bands = [{"min_chars": 300, "max_chars": 320, "share": 0.5}, {"min_chars": 2000, "max_chars": 2100, "share": 0.5}]
+    lengths = _lengths(generate_synthetic(SyntheticConfig(n_prompts=1000, n_families=20, prompt_lengths=bands)))
+    in_first, in_second = (lengths >= 300) & (lengths <= 320), (lengths >= 2000) & (lengths <= 2100)
+    assert (in_first | in_second).all() and abs(in_first.mean() - 0.5) < 0.06
+
+
+@pytest.mark.parametrize(
+    ("bands", "message"),
+    [
+        ([{"min_chars": 300, "max_chars": 400, "share": 0.5}], "shares must sum to 1, not 0.5"),
+        ([{"min_chars": 10, "max_chars": 100, "share": 1.0}], r"prompt_lengths\[0\].max_chars \(100\) is below"),
+        ([{"min_chars": 500, "max_chars": 400, "share": 1.0}], r"max_chars \(400\) is below min_chars \(500\)"),
+    ],
+)
+def test_invalid_length_bands_name_the_problem(bands: list[dict[str, float]], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        SyntheticConfig(prompt_lengths=bands)

@@ -23,7 +23,7 @@ def messy() -> RawTable:
         {"prompt_id": "p1", "prompt": "What is 2+2?", "split": "train"},
         {"prompt_id": "p2", "prompt": "Capital of France?", "split": "test"},
         {"prompt_id": "p3", "prompt": "   ", "split": "train"},  # empty prompt
-        {"prompt_id": "p1", "prompt": "dup id", "split": "train"},  # duplicate id
+        {"prompt_id": "p1", "prompt": "What is 2+2?", "split": "train"},  # the same prompt again
         {"prompt_id": "p4", "prompt": "Name a prime.", "split": "validation"},  # bad split
         {"prompt_id": "p5", "prompt": "No outcomes here", "split": "train"},
     ]

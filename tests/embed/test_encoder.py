@@ -162,3 +162,14 @@ def test_unwritable_onnx_cache_names_the_variable(tmp_path, monkeypatch: pytest.
     monkeypatch.setenv("FINEROUTER_CACHE_DIR", str(tmp_path / "a-file" / "cache"))
     with pytest.raises(ConfigError, match=r"cannot write the ONNX encoder cache .*set FINEROUTER_CACHE_DIR"):
         build_graph(Path(encoder_path("minilm")).resolve())
+
+
+@bf16_cpu
+def test_bfloat16_embeddings_depend_on_their_batch_mates_float32_do_not() -> None:
+    # Why the rebuild embeds in float32 unless embed.dtype says otherwise: in bfloat16 the bundle's encoder,
+    # embedding a prompt alone, does not reproduce the vector the rebuild computed for it in a batch.
+    texts = [*TEXTS, *(f"{t} (variant {i})" for i in range(6) for t in TEXTS)]
+    for dtype, differs in (("float32", False), ("bfloat16", True)):
+        alone = encode(texts[:2], dtype=dtype)
+        in_batch = encode(texts, dtype=dtype)[:2]
+        assert bool(np.abs(alone - in_batch).max() > 1e-5) is differs, dtype

@@ -128,3 +128,39 @@ def test_unknown_stage_is_an_error(tmp_path: Path) -> None:
     expected = "unknown stage 'embedding'; stages are: generate, score, import, stats, describe"
     with pytest.raises(FineRouterError, match=expected):
         main(demo_config(tmp_path), force=["embedding"])
+
+
+def test_rebuild_on_a_ray_whose_cpus_are_taken_fails_in_preflight(tmp_path: Path, ray_local) -> None:
+    """Before the preflight, the embed stage's actor pool waited `actor_start_timeout_s` (600 s) for a CPU and a
+    Ray Train worker group retried its start without end; now the rebuild stops before its first stage."""
+    from finerouter.errors import ResourceShortfallError
+
+    @ray_local.remote
+    class Placeholder:
+        def ready(self) -> bool:
+            return True
+
+    free = ray_local.available_resources().get("CPU", 0.0)
+    holder = Placeholder.options(num_cpus=free).remote()  # every free CPU, as a Serve app on a small head would
+    try:
+        ray_local.get(holder.ready.remote(), timeout=120)
+        with pytest.raises(ResourceShortfallError) as caught:
+            main(demo_config(tmp_path))
+    finally:
+        ray_local.kill(holder)
+    message = str(caught.value)
+    assert "embed: embedding actor pool, 1 x {CPU: 1} needs 1 CPU; the cluster has 0 of" in message
+    assert "train_classifier: Ray Train workers, 1 x {CPU: 1} needs 1 CPU" in message
+    assert "--set embed.num_cpus=0.5" in message and "--set stage2.scaling.cpus_per_worker=0.5" in message
+    assert not (tmp_path / "demo" / "import" / "_COMPLETE.json").exists()  # no stage ran
+
+
+def test_the_job_log_leaves_out_faiss_probing_its_cpu_builds() -> None:
+    """faiss logs every CPU build it does not ship (swigfaiss_avx512, ...) with a ModuleNotFoundError at INFO."""
+    import subprocess
+    import sys
+
+    code = "from jobs.rebuild import configure_logging; configure_logging(); import faiss; print(faiss.__version__)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "swigfaiss" not in done.stderr and "Could not load library" not in done.stderr, done.stderr

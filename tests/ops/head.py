@@ -70,6 +70,7 @@ class Head:
     temp_dir: Path
     dashboard_url: str
     log_path: Path
+    gcs_address: str = ""  # what `ray.init(address=...)` and `finerouter serve --address` take
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -105,7 +106,8 @@ def start_head(num_cpus: int = 2, timeout_s: float = 120.0) -> Head:
     with log_path.open("w") as log:
         process = subprocess.Popen(cmd, env=client_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     dashboard_port = ports[PORT_FLAGS.index("--dashboard-port")]
-    head = Head(process, temp_dir, f"http://127.0.0.1:{dashboard_port}", log_path)
+    gcs = f"127.0.0.1:{ports[PORT_FLAGS.index('--port')]}"
+    head = Head(process, temp_dir, f"http://127.0.0.1:{dashboard_port}", log_path, gcs)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:

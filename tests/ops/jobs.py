@@ -9,9 +9,11 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from finerouter.pipeline.ray_runtime import job_submit_options
 from tests.ops.head import RAY, Head, auth_headers, client_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +35,9 @@ def demo_overrides(artifacts: Path, run: str, n_prompts: int = 300) -> list[str]
 
 
 def submit(head: Head, overrides: list[str], config: str = "configs/demo.yaml") -> str:
-    """`ray job submit --no-wait` from the repository root; returns the submission id."""
+    """`ray job submit --no-wait` from the repository root, named as docs/operations.md says (submission id
+    finerouter-rebuild-<run>-<time>, dashboard name finerouter-rebuild-<run>); returns the submission id."""
+    run = next((o.partition("=")[2] for o in overrides if o.startswith("run=")), "demo")
     cmd = [
         str(RAY),
         "job",
@@ -41,6 +45,7 @@ def submit(head: Head, overrides: list[str], config: str = "configs/demo.yaml") 
         f"--address={head.dashboard_url}",
         "--working-dir=.",
         "--runtime-env=jobs/runtime_env.yaml",
+        *job_submit_options(run, datetime.now(UTC)),
         "--no-wait",
         "--",
         "python",
@@ -50,7 +55,7 @@ def submit(head: Head, overrides: list[str], config: str = "configs/demo.yaml") 
         *(f"--set={o}" for o in overrides),
     ]
     out = subprocess.run(cmd, cwd=REPO, env=client_env(), capture_output=True, text=True, timeout=180)
-    match = re.search(r"Job '(raysubmit_\w+)' submitted successfully", out.stdout + out.stderr)
+    match = re.search(r"Job '([\w.-]+)' submitted successfully", out.stdout + out.stderr)
     assert out.returncode == 0 and match, f"ray job submit failed ({out.returncode}):\n{out.stdout}\n{out.stderr}"
     return match.group(1)
 

@@ -9,13 +9,16 @@ import pytest
 
 from finerouter.routing.router import Router
 from tests.ops.head import Head
-from tests.ops.jobs import REPO, comparable_outputs, logs
+from tests.ops.jobs import REPO, client, comparable_outputs, logs
 
 pytestmark = pytest.mark.slow
 
 
 def test_job_submit_runs_the_demo_rebuild(ray_head: Head, clean_run: tuple[str, Path]) -> None:
     job, run_dir = clean_run
+    # Named as docs/operations.md submits it: the dashboard's Name column shows metadata["job_name"].
+    assert job.startswith("finerouter-rebuild-clean-")
+    assert client(ray_head).get_job_info(job).metadata == {"job_name": "finerouter-rebuild-clean"}
     text = logs(ray_head, job)
     # The driver ran the uploaded working directory's code, not an installed copy.
     code_dir = text.split("code in ", 1)[1].split(")", 1)[0]

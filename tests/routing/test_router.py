@@ -92,6 +92,13 @@ def test_invalid_requests_name_the_problem(bundle) -> None:
         router.task(99)
 
 
+def test_text_that_cannot_be_utf8_encoded_is_an_invalid_request(bundle) -> None:
+    """A lone surrogate (JSON can carry "\\ud800") made the tokenizer raise TypeError; it is refused by name."""
+    router = Router.load(bundle)
+    with pytest.raises(InvalidRequestError, match=r"prompt 1 is not valid Unicode text: character 4 is '\\ud800'"):
+        router.route(["fine", "bad \ud800 text"])
+
+
 def test_a_bundle_carries_its_fine_tuned_encoder(bundle, tmp_path) -> None:
     import shutil
 

@@ -1,6 +1,12 @@
 """A local OpenAI-compatible chat server for the proxy tests: started by the test on 127.0.0.1, in a thread.
 
-The mode is the first path segment: /ok/v1, /fail429/v1, /fail500/v1, /badrequest/v1. Requests are recorded.
+The mode is the first path segment. Every request is recorded (`received(mode)` counts the calls of a mode).
+- ok: an answer (streamed when asked);  failNNN: status NNN;  badrequest: a 400 without a code
+- context400: OpenAI's 400 `context_length_exceeded`;  ratelimit429: OpenAI's 429 `rate_limit_exceeded` with
+  `Retry-After` and an `x-ratelimit-*` header
+- cutstream: a stream whose connection is dropped after the first chunk (an incomplete chunked body)
+- nodone: a stream that ends cleanly after the first chunk, without a finish_reason or `data: [DONE]`
+- hangup: reads the request, then closes the connection without answering (a dead upstream that can count calls)
 """
 
 from __future__ import annotations
@@ -14,6 +20,22 @@ from typing import Any
 from aiohttp import web
 
 STREAM_WORDS = ["Hello", " from", " the", " fake", " upstream"]
+RETRY_AFTER_S = 7
+# mode -> (status, OpenAI error object, headers), as api.openai.com answers them
+_OPENAI_ERRORS: dict[str, tuple[int, dict[str, Any], dict[str, str]]] = {
+    "context400": (
+        400,
+        {"message": "This model's maximum context length is 8192 tokens.", "type": "invalid_request_error",
+         "param": "messages", "code": "context_length_exceeded"},
+        {},
+    ),
+    "ratelimit429": (
+        429,
+        {"message": "Rate limit reached for requests.", "type": "requests", "param": None,
+         "code": "rate_limit_exceeded"},
+        {"Retry-After": str(RETRY_AFTER_S), "x-ratelimit-remaining-requests": "0"},
+    ),
+}  # fmt: skip
 
 
 class FakeUpstream:
@@ -62,6 +84,13 @@ class FakeUpstream:
             return web.json_response({"error": {"message": f"fake upstream says {status}"}}, status=status)
         if mode == "badrequest":
             return web.json_response({"error": {"message": "temperature must be <= 2"}}, status=400)
+        if mode in _OPENAI_ERRORS:
+            status, error, headers = _OPENAI_ERRORS[mode]
+            return web.json_response({"error": error}, status=status, headers=headers)
+        if mode == "hangup":
+            assert request.transport is not None
+            request.transport.abort()
+            raise asyncio.CancelledError  # nothing more to write on the dropped connection
         created = int(time.time())
         if not body.get("stream"):
             text = "".join(STREAM_WORDS)
@@ -76,6 +105,13 @@ class FakeUpstream:
             chunk = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created,
                      "model": body["model"], "choices": [{"index": 0, "delta": {"content": word}}]}  # fmt: skip
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            if mode == "cutstream":
+                assert request.transport is not None
+                request.transport.abort()  # no terminating chunk: the body is incomplete
+                raise asyncio.CancelledError
+            if mode == "nodone":
+                await response.write_eof()
+                return response
             await asyncio.sleep(0.01)
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()

@@ -20,7 +20,11 @@ def test_serve_config_file_is_a_valid_serve_deploy_config() -> None:
 
     config = ServeDeploySchema.model_validate(yaml.safe_load((REPO / "serve_app" / "config.yaml").read_text()))
     (app,) = config.applications
-    assert app.import_path == "serve_app.app:build_app" and app.args["bundle"] == "artifacts/llmrouter/bundle"
+    assert app.import_path == "serve_app.app:build_app"
+    # The bundle the quickstart builds: `make demo` runs configs/demo.yaml, whose bundle is <artifacts>/<run>/bundle.
+    from finerouter.config import load_config
+
+    assert Path(app.args["bundle"]) == load_config(REPO / "configs/demo.yaml").run_dir / "bundle"
     assert config.logging_config is not None and config.logging_config.enable_access_log is False
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import openai
 import pytest
 import requests
 import schemathesis
@@ -32,7 +33,8 @@ class Served:
     cheapest: str  # upstream /ok
     failing: str  # upstream 500, falls back to `cheapest`
     throttled: str  # upstream 429, no fallback
-    rejecting: str  # upstream 400
+    rejecting: str  # upstream 400 (context_length_exceeded)
+    cutting: str  # upstream that drops its streams after the first chunk
     args: ServeAppArgs
 
     def post(self, path: str, body: dict, **kwargs) -> requests.Response:
@@ -43,10 +45,16 @@ class Served:
 def served(router_bundle, fake_upstream: FakeUpstream, tmp_path_factory) -> Iterator[Served]:
     bundle, router_class, router = router_bundle
     by_cost = sorted(router.models, key=lambda m: router.model_cost[m])
-    cheapest, failing, throttled, rejecting = by_cost[:4]
+    cheapest, failing, throttled, rejecting, cutting = by_cost[:5]
     keys = tmp_path_factory.mktemp("auth") / "keys.txt"
     keys.write_text(f"# test keys\n{API_KEY}\nfr-test-key-2\n")
-    modes = {cheapest: "ok", failing: "fail500", throttled: "fail429", rejecting: "badrequest"}
+    modes = {
+        cheapest: "ok",
+        failing: "fail500",
+        throttled: "ratelimit429",
+        rejecting: "context400",
+        cutting: "cutstream",
+    }
     args = ServeAppArgs.model_validate({
         "bundle": str(bundle), "router_class": router_class,
         "router": {"autoscaling": {"min_replicas": 1, "max_replicas": 1}, "num_cpus": 0.5},
@@ -60,7 +68,7 @@ def served(router_bundle, fake_upstream: FakeUpstream, tmp_path_factory) -> Iter
         http = requests.Session()
         http.headers["Authorization"] = f"Bearer {API_KEY}"
         pool, cost = list(router.models), dict(router.model_cost)
-        yield Served(base, http, pool, cost, cheapest, failing, throttled, rejecting, args)
+        yield Served(base, http, pool, cost, cheapest, failing, throttled, rejecting, cutting, args)
 
 
 def error_of(response: requests.Response, status: int) -> dict:
@@ -80,7 +88,7 @@ def test_health_models_and_openapi(served: Served) -> None:
     ids = [card["id"] for card in listing["data"]]
     assert ids == ["finerouter", *served.pool]
     upstreamed = {c["id"] for c in listing["data"] if c["has_upstream"] and c["id"] != "finerouter"}
-    assert upstreamed == {served.cheapest, served.failing, served.throttled, served.rejecting}
+    assert upstreamed == {served.cheapest, served.failing, served.throttled, served.rejecting, served.cutting}
     assert listing["bundle_version"] == health["bundle_version"]
     spec = requests.get(served.base + "/openapi.json", timeout=10).json()
     assert {"/v1/route", "/v1/chat/completions", "/v1/models", "/healthz"} <= set(spec["paths"])
@@ -247,8 +255,8 @@ def test_chat_routes_and_forwards(served: Served, fake_upstream: FakeUpstream) -
 def test_chat_default_routing_stays_within_upstreams(served: Served) -> None:
     response = chat(served, "finerouter")
     routed = response.headers["X-FineRouter-Routed-Model"]
-    assert routed in {served.cheapest, served.failing, served.throttled, served.rejecting}
-    assert response.status_code == (200 if routed in {served.cheapest, served.failing} else 502)
+    expected = {served.cheapest: 200, served.failing: 200, served.throttled: 429, served.rejecting: 400}
+    assert response.status_code == (expected | {served.cutting: 200})[routed]  # cutting breaks streams only
 
 
 def test_chat_streaming_passes_through(served: Served) -> None:
@@ -269,13 +277,35 @@ def test_chat_falls_back_on_upstream_failure(served: Served) -> None:
     assert "".join(response.iter_lines(decode_unicode=True)).endswith("data: [DONE]")
 
 
-@pytest.mark.parametrize(("which", "upstream_status"), [("throttled", 429), ("rejecting", 400)])
-def test_chat_upstream_failure_is_502(served: Served, which: str, upstream_status: int) -> None:
-    model = getattr(served, which)
-    response = chat(served, model)
-    error = error_of(response, 502)
-    assert error["upstream_status"] == upstream_status and model in error["message"]
-    assert response.headers["X-FineRouter-Upstream-Status"] == str(upstream_status)
+@pytest.mark.parametrize(
+    ("which", "error_class", "code"),
+    [("throttled", openai.RateLimitError, "rate_limit_exceeded"), ("rejecting", openai.BadRequestError,
+                                                                    "context_length_exceeded")],
+)  # fmt: skip
+def test_chat_upstream_4xx_reach_the_openai_client_with_their_code(
+    served: Served, fake_upstream: FakeUpstream, which: str, error_class: type, code: str
+) -> None:
+    """Through Serve: the upstream's 429 / 400 reach the official client as themselves, called once. max_retries=0:
+    the client would retry a 429 itself; FineRouter must not."""
+    model, mode = getattr(served, which), {"throttled": "ratelimit429", "rejecting": "context400"}[which]
+    before = len(fake_upstream.received(mode))
+    client = openai.OpenAI(base_url=served.base + "/v1", api_key=API_KEY, max_retries=0)
+    with pytest.raises(error_class) as raised:
+        client.chat.completions.create(model=model, messages=[{"role": "user", "content": "What is 2 + 2?"}])
+    assert raised.value.code == code
+    assert raised.value.response.headers["X-FineRouter-Upstream-Status"] == str(raised.value.status_code)
+    assert len(fake_upstream.received(mode)) == before + 1
+
+
+def test_chat_stream_cut_midway_raises_in_the_openai_client(served: Served) -> None:
+    """Through Serve's HTTP proxy: the error event reaches the client, which raises, and the body is incomplete."""
+    client = openai.OpenAI(base_url=served.base + "/v1", api_key=API_KEY, max_retries=0)
+    stream = client.chat.completions.create(
+        model=served.cutting, messages=[{"role": "user", "content": "What is 2 + 2?"}], stream=True
+    )
+    with pytest.raises(openai.APIError, match="broke off"):
+        for _ in stream:
+            pass
 
 
 @pytest.mark.parametrize(
@@ -292,7 +322,8 @@ def test_chat_bad_model_field(served: Served, model: str, status: int, needle: s
 
 
 def test_chat_pool_model_without_upstream_is_400(served: Served) -> None:
-    without = [m for m in served.pool if m not in {served.cheapest, served.failing, served.throttled, served.rejecting}]
+    upstreamed = {served.cheapest, served.failing, served.throttled, served.rejecting, served.cutting}
+    without = [m for m in served.pool if m not in upstreamed]
     if without:
         assert served.cheapest in error_of(chat(served, without[0]), 400)["message"]
 
@@ -309,13 +340,13 @@ def test_chat_schema_errors(served: Served) -> None:
 
 def test_fuzz_openapi_no_5xx(served: Served) -> None:
     """Schemathesis cases for every operation of the served spec: no 5xx, whatever the body, query or headers. A 502
-    that carries an upstream status is the configured fake upstream failing on purpose (429/500/400 modes), reported
-    as the spec says, not a server fault. (Driven through Hypothesis directly: schemathesis' pytest plugin does not
-    load under this pytest.)"""
+    or 503 that carries an upstream status is a configured fake upstream failing on purpose (or cooling down after
+    it did), reported as the spec says, not a server fault. (Driven through Hypothesis directly: schemathesis'
+    pytest plugin does not load under this pytest.)"""
     schema = schemathesis.openapi.from_url(served.base + "/openapi.json")
     auth = {"Authorization": f"Bearer {API_KEY}"}
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 4
+    assert len(operations) == 5
     seen: list[tuple[str, int]] = []
     for operation in operations:
 
@@ -325,12 +356,38 @@ def test_fuzz_openapi_no_5xx(served: Served) -> None:
             response = case.call(base_url=served.base, headers=auth, timeout=30)
             seen.append((case.path, response.status_code))
             headers = {name.lower() for name in response.headers}
-            upstream_failed = response.status_code == 502 and "x-finerouter-upstream-status" in headers
+            upstream_failed = response.status_code in (502, 503) and "x-finerouter-upstream-status" in headers
             assert response.status_code < 500 or upstream_failed, f"{case.method} {case.path}: {response.text[:300]}"
 
         no_server_error()
-    assert {path for path, _ in seen} == {"/v1/route", "/v1/chat/completions", "/v1/models", "/healthz"}
+    paths = {"/v1/route", "/v1/chat/completions", "/v1/models", "/healthz"}
+    assert {path for path, _ in seen if not path.startswith("/v1/models/")} == paths
+    assert any(path.startswith("/v1/models/") for path, _ in seen)
     print(sorted(Counter(seen).items()))
+
+
+# --- deploy-time validation --------------------------------------------------------------------------------------
+
+
+def test_a_missing_key_variable_fails_the_deploy_with_its_name(served: Served) -> None:
+    """A second app whose upstream key variable is unset on the cluster: `deploy_config` (what `finerouter serve`
+    and bundle swaps use) raises with the variable's name instead of timing out, and the running app is untouched.
+    (Before the bundle swaps below: it redeploys the fixture's config as it was.)"""
+    from finerouter.errors import ConfigError
+    from serve_app.app import deploy_config, serve_config
+
+    unset = "FINEROUTER_TEST_UNSET_UPSTREAM_KEY"
+    running = serve_config(served.args)["applications"][0]
+    broken_args = served.args.model_dump(mode="json")
+    broken_args["upstreams"][served.cheapest]["api_key_env"] = unset
+    broken = {**running, "name": "broken", "route_prefix": "/broken", "args": broken_args}
+    try:
+        with pytest.raises(ConfigError, match=f"(?s)could not deploy broken: .*variable {unset} is not set"):
+            deploy_config({"applications": [running, broken]})
+        assert requests.get(served.base + "/healthz", timeout=10).status_code == 200
+    finally:
+        deploy_config({"applications": [running]})  # removes the broken app
+    assert chat(served, served.cheapest).status_code == 200
 
 
 # --- zero-downtime bundle update (last: it changes the served bundle) ------------------------------------------------
@@ -418,3 +475,21 @@ def test_publish_needs_a_running_app(served: Served, tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="no Serve application 'nope' is running; running: \\['finerouter'\\]"):
         update_bundle("nope", tmp_path)
+
+
+def test_publish_preflight_checks_the_app_when_the_rebuild_starts(served: Served, tmp_path: Path) -> None:
+    """A rebuild that ends by swapping its bundle into a Serve app checks that app before its first stage, not after
+    hours of work; before the swap itself it checks that the app is RUNNING."""
+    from finerouter.config import load_config
+    from finerouter.errors import ConfigError
+    from finerouter.pipeline.publish import check_serve_app
+    from finerouter.pipeline.rebuild_preflight import preflight_rebuild
+    from finerouter.stages.publish import PublishStage
+
+    overrides = ["data.format=synthetic", f"artifacts_dir={tmp_path}", f"publish.root={tmp_path / 'published'}"]
+    config = load_config(None, [*overrides, "publish.serve_app=nope"])
+    with pytest.raises(
+        ConfigError, match=r"publish.serve_app 'nope' is not running on this Ray cluster; running: \['finerouter'\]"
+    ):
+        preflight_rebuild(config, [PublishStage(config)])
+    assert check_serve_app("finerouter", wait_running_s=5)["status"] == "RUNNING"

@@ -9,13 +9,14 @@ from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from finerouter.config_model import ConfigModel
 from finerouter.data.table import RawTable
 from finerouter.errors import DataError
 
 
-class ImportOptions(BaseModel):
+class ImportOptions(ConfigModel):
     model_config = ConfigDict(extra="forbid")
 
     prices: Path | None = None  # price-table YAML (USD per 1M tokens)

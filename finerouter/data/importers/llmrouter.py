@@ -7,7 +7,6 @@ Source layout (ulab-uiuc/LLMRouter): `data/dcrouter_preprocessed/{train,test}.js
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +19,7 @@ from finerouter.data.importers.dcrouter_json import (
     to_raw_table,
 )
 from finerouter.data.table import RawTable
+from finerouter.data.textio import read_json, read_jsonl
 from finerouter.errors import DataError
 
 SCORES = "data/dcrouter_preprocessed/{split}.json"
@@ -62,13 +62,11 @@ def _task_names(path: Path) -> dict[str, list[str]]:
     if not path.exists():
         raise DataError(f"llmrouter: {path} not found (needed to label prompts with their benchmark)")
     names: dict[str, list[str]] = {}
-    for n, line in enumerate(path.read_text().split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{n}: invalid JSON line: {exc}") from exc
+    for n, row in read_jsonl(path):
+        if not isinstance(row, dict):
+            raise DataError(
+                f"{str(path)!r} line {n}: a JSON {type(row).__name__}, not an object with 'query' and 'task_name'"
+            )
         names.setdefault(row.get("query", ""), []).append(row.get("task_name"))
     return names
 
@@ -91,7 +89,9 @@ def _label_sources(parsed: ParsedRecords, task_of: dict[str, dict[str, list[str]
 def _candidate_prices(path: Path, models: list[str]) -> pd.DataFrame:
     if not path.exists():
         raise DataError(f"llmrouter: {path} not found (prices of the candidate models)")
-    candidates = json.loads(path.read_text())
+    candidates = read_json(path)
+    if not isinstance(candidates, dict):
+        raise DataError(f"{str(path)!r}: expected a JSON object of model -> prices, got a {type(candidates).__name__}")
     missing = sorted(set(models) - set(candidates))
     if missing:
         raise DataError(f"llmrouter: {path} has no price for scored model(s) {missing}; pass --prices FILE")

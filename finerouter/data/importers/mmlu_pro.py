@@ -33,7 +33,7 @@ from finerouter.data.importers import ImportOptions
 from finerouter.data.prices import PriceTable, unpriced_models_frame
 from finerouter.data.table import RawTable
 from finerouter.data.tokens import count_tokens
-from finerouter.data.validate import rejected_records
+from finerouter.data.validate import record_unicode_problem, rejected_records
 from finerouter.errors import DataError
 
 LETTERS = string.ascii_uppercase
@@ -108,7 +108,7 @@ def check_entry(entry: Any) -> str | None:
         return "question and answer must be strings"
     if parse_options(entry.get("options")) is None:
         return f"options missing or not a list of 1 to {len(LETTERS)} choices"
-    return None
+    return record_unicode_problem(entry)
 
 
 def import_mmlu_pro(sources: list[Path], options: ImportOptions) -> RawTable:

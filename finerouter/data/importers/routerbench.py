@@ -23,6 +23,8 @@ pickles you trust (such as RouterBench's own release); prefer CSV otherwise.
 from __future__ import annotations
 
 import ast
+import csv
+import io
 import math
 import re
 from collections import Counter
@@ -34,7 +36,8 @@ import pandas as pd
 from finerouter.data.importers import ImportOptions
 from finerouter.data.prices import PriceTable, unpriced_models_frame
 from finerouter.data.table import RawTable
-from finerouter.data.validate import rejected_records
+from finerouter.data.textio import read_text
+from finerouter.data.validate import object_frame, rejected_records
 from finerouter.errors import DataError
 
 KNOWN_COLUMNS = ("sample_id", "prompt", "eval_name", "oracle_model_to_route_to")
@@ -58,8 +61,11 @@ def import_routerbench(sources: list[Path], options: ImportOptions) -> RawTable:
     ignored: set[str] = set()
     per_file: dict[str, dict[str, Any]] = {}
     turn_lists = 0
+    blank_costs: Counter[str] = Counter()
     for file in source_files(sources):
-        frame = read_frame(file)
+        rejected_before = len(rejected)
+        frame = read_frame(file, rejected)
+        malformed = len(rejected) - rejected_before
         file_models, file_ignored = model_columns(list(frame.columns))
         models.update(file_models)
         ignored.update(file_ignored)
@@ -70,19 +76,30 @@ def import_routerbench(sources: list[Path], options: ImportOptions) -> RawTable:
         turn_lists += sum(t != _text_verbatim(v) for t, v in zip(texts, rows["prompt"], strict=True))
         evals = [_text(v) for v in rows["eval_name"]] if "eval_name" in rows else None
         split = split_from_name(file)
-        prompts.append(pd.DataFrame({"prompt_id": ids, "prompt": texts, "source": evals, "split": split}))
+        prompts.append(object_frame({"prompt_id": ids, "prompt": texts, "source": evals, "split": split}))
         for model in file_models:
             frame_m = _outcome_frame(rows, ids, model)
             present = frame_m["quality"].notna()
             missing[model] += int((~present).sum())
+            if f"{model}|total_cost" in rows:
+                blank_costs[model] += int((present & frame_m["cost"].isna()).sum())
             outcomes.append(frame_m[present])
-        per_file[str(file)] = {"rows": len(frame), "prompts": len(ids), "split": split, "models": file_models}
+        per_file[str(file)] = {
+            "rows": len(frame) + malformed,
+            "malformed_rows": malformed,
+            "prompts": len(ids),
+            "split": split,
+            "models": file_models,
+        }
     names = sorted(models)
     model_frame = PriceTable.load(options.prices).models_frame(names) if options.prices else None
     report: dict[str, Any] = {
         "files": per_file,
         "rows_rejected": len(rejected),
         "missing_outcomes": {m: missing[m] for m in names},
+        "blank_costs": {m: blank_costs[m] for m in names if blank_costs[m]},
+        "blank_costs_rule": "an outcome whose `<model>|total_cost` cell is blank is rejected when the build keeps "
+        "per-call costs (RoutingTable.build: one cost basis per table)",
         "turn_list_prompts": turn_lists,
         "ignored_columns": sorted(ignored),
     }
@@ -112,18 +129,19 @@ def source_files(sources: list[Path]) -> list[Path]:
     return files
 
 
-def read_frame(path: Path) -> pd.DataFrame:
-    """The file as a DataFrame with string column names; CSV cells are read as literal strings."""
-    try:
-        if path.suffix.lower() in CSV_SUFFIXES:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        else:
+def read_frame(path: Path, rejected: list[tuple[Any, str]]) -> pd.DataFrame:
+    """The file as a DataFrame with string column names, indexed by data-row number - 1 (malformed CSV rows are
+    left out and appended to `rejected` with their reason); CSV cells are read as literal strings."""
+    if path.suffix.lower() in CSV_SUFFIXES:
+        frame = read_csv_rows(path, rejected)
+    else:
+        try:
             frame = pd.read_pickle(path)  # runs code from the file: trusted files only
-    except Exception as exc:  # unpickling can fail in arbitrary ways
-        raise DataError(f"routerbench: cannot read {str(path)!r}: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(frame, pd.DataFrame):
-        raise DataError(f"routerbench: {str(path)!r} holds a {type(frame).__name__}, not a pandas DataFrame")
-    frame = frame.reset_index(drop=True)
+        except Exception as exc:  # unpickling can fail in arbitrary ways
+            raise DataError(f"routerbench: cannot read {str(path)!r}: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(frame, pd.DataFrame):
+            raise DataError(f"routerbench: {str(path)!r} holds a {type(frame).__name__}, not a pandas DataFrame")
+        frame = frame.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
     for column in REQUIRED_COLUMNS:
         if column not in frame.columns:
@@ -132,6 +150,44 @@ def read_frame(path: Path) -> pd.DataFrame:
                 f"its first columns are {list(frame.columns)[:8]}"
             )
     return frame
+
+
+def read_csv_rows(path: Path, rejected: list[tuple[Any, str]]) -> pd.DataFrame:
+    """Rows with exactly the header's number of fields; any other row (a truncated last row, a broken quote) is
+    rejected with its row and line number. Non-UTF-8 bytes are a DataError naming the line."""
+    reader = csv.reader(io.StringIO(read_text(path).removeprefix("\ufeff"), newline=""), strict=True)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error) as exc:
+        raise DataError(f"routerbench: {str(path)!r} has no readable header row ({exc or 'empty file'})") from exc
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise DataError(f"routerbench: {str(path)!r} repeats column(s) {repeated} in its header")
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    number = 0
+    while True:
+        line = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            number += 1
+            where = f"{path.name} row {number} (line {line})"
+            rejected.append(({"file": path.name, "row": number, "line": line}, f"{where}: malformed CSV: {exc}"))
+            continue
+        if not row:
+            continue  # a blank line
+        number += 1
+        if len(row) != len(header):
+            where = f"{path.name} row {number} (line {line})"
+            reason = f"{where}: {len(row)} fields where the header has {len(header)} (a truncated or malformed row)"
+            rejected.append(({"file": path.name, "row": number, "line": line, "fields": row[:3]}, reason))
+            continue
+        rows.append(row)
+        numbers.append(number - 1)
+    return pd.DataFrame(rows, columns=header, index=numbers, dtype=object)
 
 
 def model_columns(columns: list[str]) -> tuple[list[str], list[str]]:
@@ -174,7 +230,7 @@ def _select_rows(
     """(sample_id, row position) of the rows to import; blank and repeated sample_ids are rejected."""
     kept: list[tuple[str, int]] = []
     for i, raw_id in enumerate(frame["sample_id"]):
-        where = f"{file.name} row {i + 1}"
+        where = f"{file.name} row {frame.index[i] + 1}"
         sample_id = _text(raw_id)
         if sample_id is None:
             rejected.append((_record(frame, i, file), f"missing or blank sample_id in {file.name!r}"))
@@ -190,7 +246,7 @@ def _select_rows(
 def _record(frame: pd.DataFrame, i: int, file: Path) -> dict[str, Any]:
     row = frame.iloc[i]
     fields = {c: _text_verbatim(row[c]) if c == "prompt" else _text(row[c]) for c in KNOWN_COLUMNS[:3] if c in row}
-    return {"file": file.name, "row": i + 1, **fields}
+    return {"file": file.name, "row": int(frame.index[i]) + 1, **fields}
 
 
 def _outcome_frame(rows: pd.DataFrame, ids: list[str], model: str) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from finerouter.data.importers import ImportOptions
 from finerouter.data.prices import PriceTable, unpriced_models_frame
 from finerouter.data.table import RawTable
 from finerouter.data.tokens import count_tokens
-from finerouter.data.validate import rejected_records
+from finerouter.data.validate import record_unicode_problem, rejected_records
 from finerouter.errors import DataError
 from finerouter.scoring import grade
 from finerouter.scoring.extract import json_answer
@@ -106,6 +106,10 @@ def import_zeroeval(sources: list[Path], options: ImportOptions) -> RawTable:
             where = {"file": path.name, "task": task, "index": i}
             if not isinstance(record, dict):
                 rejected.append(({**where, "record": record}, "record is not a JSON object"))
+                continue
+            bad_text = record_unicode_problem(record)
+            if bad_text:
+                rejected.append(({**where, "record": record}, bad_text))
                 continue
             question, gold = _question(record), record.get("answer")
             missing = [

@@ -1,0 +1,218 @@
+"""Scale benchmark (issue 24): the ENTIRE rebuild (jobs.rebuild, every stage to the evaluation) on simulated tables
+of growing size, on the local Ray this config starts.
+
+Per size it records each stage's wall time (the runner's summary.json), the peak resident memory of the process
+tree (the rebuild's driver plus every Ray process it starts, sampled with psutil; shared pages such as Ray's
+object store are counted in each process that maps them, so this is an upper bound), and fits each stage's growth
+exponent (least squares on log time vs log prompts). It also times the raw encoder in this process on all of Ray's
+CPUs (or on the GPU), on texts of the same length mix, so the embed stage's efficiency is a ratio measured on the
+same machine in the same run. The test and dev splits are capped (--split-cap, 35,000 prompts by default) so the
+evaluation stays meaningful without growing with the table.
+
+Usage: python benchmarks/scale_rebuild.py [--sizes 35000 70000 140000 280000] [--config configs/scale.yaml]
+       [--out artifacts/scale-rebuild] [--set KEY=VALUE ...]
+Writes <out>/scale_rebuild.json and <out>/scale_rebuild.md; each size's run is <out>/<run>-<size>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.scale_report import growth_exponents, machine, markdown  # noqa: E402
+from finerouter.config import RebuildConfig, load_config  # noqa: E402
+
+DEFAULT_SIZES = (35_000, 70_000, 140_000, 280_000)
+
+
+def split_overrides(n_prompts: int, cap: int, fraction: float = 0.125) -> list[str]:
+    """dev and test each `fraction` of the table, at most `cap` prompts; train the rest (at 280,000 prompts:
+    35,000 each)."""
+    held = min(fraction, cap / n_prompts)
+    return [f"data.split.dev={held!r}", f"data.split.test={held!r}", f"data.split.train={1.0 - 2 * held!r}"]
+
+
+def size_overrides(config: Path, out: Path, n_prompts: int, cap: int, extra: list[str]) -> tuple[list[str], str]:
+    base = load_config(config, extra)
+    run = f"{base.run}-{n_prompts}"
+    sets = [*extra, f"run={run}", f"artifacts_dir={out}", f"data.synthetic.n_prompts={n_prompts}"]
+    return [*sets, *split_overrides(n_prompts, cap)], run
+
+
+def load_psutil() -> Any:
+    """psutil, or the copy Ray ships in ray/thirdparty_files (Ray depends on it but does not install it)."""
+    try:
+        import psutil
+    except ImportError:
+        import ray
+
+        sys.path.append(str(Path(ray.__file__).parent / "thirdparty_files"))
+        import psutil
+    return psutil
+
+
+class TreeMemory:
+    """Peak summed RSS of a process and all its descendants, sampled every `interval_s` in a thread."""
+
+    def __init__(self, pid: int, interval_s: float) -> None:
+        self.psutil = psutil = load_psutil()
+        self.root = psutil.Process(pid)
+        self.interval_s = interval_s
+        self.peak_bytes = 0
+        self.peak_processes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            try:
+                procs = [self.root, *self.root.children(recursive=True)]
+            except self.psutil.NoSuchProcess:
+                return
+            total = 0
+            for proc in procs:
+                try:
+                    total += proc.memory_info().rss
+                except (self.psutil.NoSuchProcess, self.psutil.AccessDenied):
+                    continue
+            if total > self.peak_bytes:
+                self.peak_bytes, self.peak_processes = total, len(procs)
+            self._stop.wait(self.interval_s)
+
+
+def run_size(config: Path, out: Path, n_prompts: int, cap: int, extra: list[str], interval_s: float) -> dict:
+    sets, run = size_overrides(config, out, n_prompts, cap, extra)
+    run_dir = out / run
+    if (run_dir / "summary.json").exists():
+        raise SystemExit(f"{run_dir} already holds a run: its stages would be skipped, not timed; remove it first")
+    command = [sys.executable, "-m", "jobs.rebuild", "--config", str(config)]
+    for item in sets:
+        command += ["--set", item]
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / f"{run}.log"
+    started = time.perf_counter()
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        with TreeMemory(proc.pid, interval_s) as memory:
+            code = proc.wait()
+    wall = time.perf_counter() - started
+    if code != 0:
+        raise SystemExit(f"the rebuild at {n_prompts} prompts failed (exit {code}); its log: {log_path}")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    untimed = [s["name"] for s in summary["stages"] if s["status"] != "ran"]
+    if untimed:
+        raise SystemExit(f"stages {untimed} of {run_dir} did not run (skipped), so they are not timed")
+    stages = {s["name"]: {"seconds": s["seconds"], "rows": s["rows"]} for s in summary["stages"]}
+    embed = next(s["stats"] for s in summary["stages"] if s["name"] == "embed")
+    return {
+        "prompts": n_prompts,
+        "run_dir": str(run_dir),
+        "log": str(log_path),
+        "wall_s": round(wall, 3),
+        "rebuild_s": summary["seconds"],
+        "peak_rss_bytes": memory.peak_bytes,
+        "peak_rss_processes": memory.peak_processes,
+        "stages": stages,
+        "embed": embed | {"texts_per_s": embed["unique_texts"] / max(stages["embed"]["seconds"], 1e-9)},
+        "reports": summary["reports"],
+        "bundle": summary["bundle"],
+    }
+
+
+def stage_texts(config: RebuildConfig, n_texts: int) -> list[str]:
+    """Unique texts like the embed stage's: prompts of the configured length mix and their `prompt` descriptions
+    (the prompt cut to describe.prompt_backend_chars), from the same generator."""
+    from finerouter.data.synthetic import generate_synthetic
+
+    synthetic = config.data.synthetic.model_copy(update={"n_prompts": n_texts, "seed": config.data.synthetic.seed + 1})
+    prompts = list(generate_synthetic(synthetic).prompts["prompt"])
+    cut = config.describe.prompt_backend_chars
+    return list(dict.fromkeys([*prompts, *(p[:cut] for p in prompts)]))[:n_texts]
+
+
+def raw_encoder_throughput(config: RebuildConfig, n_texts: int) -> dict[str, Any]:
+    """The encoder called directly in this process, as the embed stage would run it (runtime, dtype, batch size),
+    on all of Ray's CPUs as torch threads (or on the GPU): texts per second after a warm-up batch."""
+    import torch
+
+    from finerouter.embed.encoder import encode
+    from finerouter.stages.embed import encoder_choice
+
+    cfg = config.embed
+    device = "cuda" if cfg.num_gpus > 0 else "cpu"
+    choice = encoder_choice(cfg)
+    threads = config.ray.num_cpus or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    texts = stage_texts(config, n_texts)
+    encode(texts[: cfg.batch_size], cfg.encoder, device, cfg.batch_size, choice.dtype, choice.runtime)  # warm-up
+    started = time.perf_counter()
+    encode(texts, cfg.encoder, device, cfg.batch_size, choice.dtype, choice.runtime)
+    seconds = time.perf_counter() - started
+    return {
+        "texts": len(texts),
+        "seconds": round(seconds, 3),
+        "texts_per_s": len(texts) / seconds,
+        "threads": threads,
+        "device": device,
+        "runtime": choice.runtime,
+        "dtype": choice.dtype,
+        "reason": choice.reason,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
+    parser.add_argument("--config", type=Path, default=REPO / "configs" / "scale.yaml")
+    parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "scale-rebuild")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--split-cap", type=int, default=35_000, help="most prompts in each of dev and test")
+    parser.add_argument("--encoder-texts", type=int, default=2000, help="texts of the raw encoder measurement")
+    parser.add_argument("--sample-interval", type=float, default=0.5, help="seconds between memory samples")
+    args = parser.parse_args(argv)
+    if len(set(args.sizes)) < 2:
+        parser.error("--sizes needs at least two different sizes to fit growth exponents")
+    out = args.out.resolve()
+    config = load_config(args.config, args.overrides)
+    raw = raw_encoder_throughput(config, args.encoder_texts)
+    runs = [
+        run_size(args.config, out, n, args.split_cap, args.overrides, args.sample_interval) for n in sorted(args.sizes)
+    ]
+    for r in runs:
+        r["embed"]["efficiency"] = r["embed"]["texts_per_s"] / raw["texts_per_s"]
+    result = {
+        "machine": machine(),
+        "config": str(args.config),
+        "overrides": args.overrides,
+        "split_cap": args.split_cap,
+        "raw_encoder": raw,
+        "runs": runs,
+        "exponents": growth_exponents(runs),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scale_rebuild.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "scale_rebuild.md").write_text(markdown(result))
+    print(markdown(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""The embed stage on a local Ray: `workers: auto` sizes the pool to the CPUs Ray offers, each actor runs torch on
+as many threads as it holds CPUs, and rows come back in input order whatever the length ordering."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from finerouter.embed.config import EmbedConfig
+from finerouter.embed.encoder import encode
+from finerouter.embed.stage import EmbedTexts
+from finerouter.pipeline.batch import Resources
+from tests.conftest import REPO_ROOT
+
+TEXTS = ["short one", "a " * 300 + "long prompt", "medium length prompt about astronomy", "short one", "x"]
+
+
+def test_auto_plan_uses_every_cpu_ray_offers(ray_local) -> None:
+    from finerouter.stages.embed import plan_embedding
+
+    cpus = int(ray_local.available_resources()["CPU"])
+    plan = plan_embedding(EmbedConfig(dtype="float32"))
+    assert (plan.workers, plan.threads) == (cpus, 1)
+    assert f"Ray offers {cpus:g} CPU" in plan.describe() and "torch float32" in plan.describe()
+    plan = plan_embedding(EmbedConfig(num_cpus=cpus, dtype="float32"))
+    assert (plan.workers, plan.threads) == (1, cpus)
+    assert plan_embedding(EmbedConfig(workers=1, dtype="float32")).stats()["workers"] == 1
+
+
+def test_actor_setup_sets_torch_threads_to_its_cpus() -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        stage = EmbedTexts(resources=Resources(num_cpus=1))
+        stage.setup()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_auto_pool_embeds_in_input_order(ray_local) -> None:
+    from finerouter.stages.embed import embed_texts
+
+    vectors = embed_texts(TEXTS, EmbedConfig(batch_size=2, dtype="float32"))
+    np.testing.assert_allclose(vectors, encode(TEXTS), atol=1e-5)
+
+
+def test_default_config_is_auto_sized() -> None:
+    cfg = EmbedConfig()
+    assert (cfg.workers, cfg.dtype, cfg.runtime) == ("auto", "float32", "auto")
+    with pytest.raises(ValueError, match="workers"):
+        EmbedConfig(workers=0)
+
+
+def test_preflight_asks_for_one_actor_when_auto() -> None:
+    from finerouter.config import load_config
+    from finerouter.pipeline.rebuild_preflight import embed_demand
+
+    config = load_config(REPO_ROOT / "configs" / "scale.yaml", ["embed.num_cpus=2"])
+    assert embed_demand("embed", config).bundles == ({"CPU": 2.0},)
+
+
+def test_encoder_choice_refuses_what_cannot_run_before_any_actor_starts() -> None:
+    from finerouter.errors import ConfigError
+    from finerouter.stages.embed import encoder_choice
+
+    with pytest.raises(ConfigError, match="valid \\(runtime: dtypes\\)"):
+        encoder_choice(EmbedConfig(runtime="onnxruntime", dtype="bfloat16"))
+    with pytest.raises(ConfigError, match="runs on CPU only, not cuda"):
+        encoder_choice(EmbedConfig(runtime="onnxruntime", num_gpus=1))
+    assert encoder_choice(EmbedConfig(dtype="float32")).dtype == "float32"
