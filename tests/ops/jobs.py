@@ -121,8 +121,8 @@ def comparable_outputs(run_dir: Path) -> dict[str, str]:
     for marker in sorted(run_dir.glob("*/_COMPLETE.json")):
         for path in sorted(p for p in marker.parent.rglob("*") if p.is_file() and p != marker):
             rel = path.relative_to(run_dir).as_posix()
-            if path.suffix == ".png":
-                continue
+            if path.suffix == ".png" or (path.parent == marker.parent and path.name.startswith("_")):
+                continue  # run records (`_timings.json`, ...) are outside the hashed outputs by design
             if path.suffix == ".json":
                 text = path.read_text().replace(str(run_dir.resolve()), "<run_dir>")
                 data = json.dumps(_without_timings(json.loads(text)), sort_keys=True).encode()

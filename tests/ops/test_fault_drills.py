@@ -1,6 +1,7 @@
 """Fault drills: a Ray worker killed mid-stage and a driver killed mid-rebuild both end in a completed rebuild whose
 outputs equal a clean run's (every data file byte for byte; reports and JSON without timings, see
-`comparable_outputs`)."""
+`comparable_outputs`), and whose stages record the same output hashes as the clean run's, under another run name
+and directory: timings, stamps and run names live outside the hashed outputs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from finerouter.pipeline.stage import MARKER_FILE, TIMINGS_FILE
 from tests.ops.head import Head
 from tests.ops.jobs import actor, alive_actors, client, comparable_outputs, demo_overrides, logs, submit, wait
 
@@ -25,6 +27,24 @@ def _alive_map_workers(head: Head, job: str) -> list[dict[str, Any]]:
     if not job_id:
         return []
     return [a for a in alive_actors(head) if a["job_id"] == job_id and "MapWorker" in a["class_name"]]
+
+
+def output_hashes(run_dir: Path) -> dict[str, str]:
+    """Each completed stage's output hash, as its marker records it (what downstream stage keys are built from)."""
+    return {
+        marker.parent.name: json.loads(marker.read_text())["output_fingerprint"]
+        for marker in sorted(run_dir.glob(f"*/{MARKER_FILE}"))
+    }
+
+
+def assert_same_outputs(run_dir: Path, clean: Path) -> None:
+    assert comparable_outputs(run_dir) == comparable_outputs(clean)
+    hashes = output_hashes(run_dir)
+    assert len(hashes) >= 15 and hashes == output_hashes(clean)
+    levels = json.loads((run_dir / "communities" / TIMINGS_FILE).read_text())  # timings still recorded, beside
+    assert levels and all("leiden" in level for level in levels)
+    fit_seconds = json.loads((run_dir / "evaluate" / TIMINGS_FILE).read_text())["fit_seconds"]
+    assert set(fit_seconds) == set(json.loads((run_dir / "evaluate/results.json").read_text())["routers"])
 
 
 def wait_for_embed_actor(head: Head, job: str) -> Any:
@@ -52,7 +72,7 @@ def test_worker_killed_mid_embed_still_completes_with_clean_outputs(
     restarts = int(actor(ray_head, victim["actor_id"])["num_restarts"])
     print(f"the killed actor was restarted {restarts} time(s)")
     assert restarts >= 1  # restarted in place, not replaced
-    assert comparable_outputs(ops_artifacts / "worker-kill") == comparable_outputs(clean_run[1])
+    assert_same_outputs(ops_artifacts / "worker-kill", clean_run[1])
 
 
 def test_driver_killed_mid_rebuild_then_rerun_resumes_with_clean_outputs(
@@ -78,4 +98,4 @@ def test_driver_killed_mid_rebuild_then_rerun_resumes_with_clean_outputs(
     assert statuses["embed"] == "ran"
     print(f"killed driver pid {driver_pid} in the embed stage; rerun: {statuses}")
     assert not list(run_dir.glob(".*.tmp-*"))
-    assert comparable_outputs(run_dir) == comparable_outputs(clean_run[1])
+    assert_same_outputs(run_dir, clean_run[1])
