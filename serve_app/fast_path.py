@@ -39,22 +39,31 @@ def with_fast_encoder(args: ServeAppArgs) -> tuple[ServeAppArgs, EncoderChoice]:
 
 
 def with_fitting_replicas(args: ServeAppArgs, cluster_cpus: float) -> tuple[ServeAppArgs, str | None]:
-    """On the local Ray: when `router.num_cpus` is not configured, reserve per router replica the share of the CPUs
-    that lets `max_replicas` replicas run beside the ingress (at most 1 CPU each), so autoscaling can reach its
-    maximum on a small machine (2 cores: 0.95 each; one 1-CPU replica reached 236 routes/s, two 322 at c=32,
-    docs/benchmarks.md). Returns the args and the line to print (None: the configured value is kept)."""
+    """On the local Ray `finerouter serve` starts: when `router.num_cpus` is not configured, reserve per router
+    replica the share of the CPUs that lets `max_replicas` replicas run beside the ingress (at most 1 CPU each),
+    and when `min_replicas` is not configured either, run all of them from the start: one machine gains nothing
+    from scaling down, and on 2 cores one 1-CPU replica gave 236 routes/s at c=32, two gave 322
+    (docs/benchmarks.md). Returns the args and the line to print (None: the configuration is kept as it is)."""
     router = args.router
-    if "router" in args.model_fields_set and "num_cpus" in router.model_fields_set:
+    given = router.model_fields_set if "router" in args.model_fields_set else set()
+    if "num_cpus" in given:
         return args, None
+    scaling = router.autoscaling
+    scaling_given = scaling.model_fields_set if "autoscaling" in given else set()
     ingress_cpus = args.ingress.num_cpus * args.ingress.num_replicas
-    share = math.floor((cluster_cpus - ingress_cpus) / router.autoscaling.max_replicas * 20) / 20
-    replica_cpus = min(1.0, share)
-    if replica_cpus <= 0 or replica_cpus == router.num_cpus:
+    replica_cpus = min(1.0, math.floor((cluster_cpus - ingress_cpus) / scaling.max_replicas * 20) / 20)
+    if replica_cpus <= 0:
         return args, None
     chosen = router.model_dump(mode="json", exclude_unset=True) | {"num_cpus": replica_cpus}
+    fixed = not scaling_given & {"min_replicas", "initial_replicas"}
+    if fixed:
+        chosen["autoscaling"] = scaling.model_dump(mode="json", exclude_unset=True) | {
+            "min_replicas": scaling.max_replicas
+        }
     updated = ServeAppArgs.model_validate(args.model_dump(mode="json", exclude_unset=True) | {"router": chosen})
+    count = f"{scaling.max_replicas} router replicas" + (" from the start" if fixed else " at most")
     line = (
-        f"router replicas: {replica_cpus:g} CPU each, so {router.autoscaling.max_replicas} fit beside the ingress on "
-        f"this Ray's {cluster_cpus:g} CPUs (override with --replica-cpus or router.num_cpus in --config)"
+        f"{count}, {replica_cpus:g} CPU each, to fit beside the ingress on this Ray's {cluster_cpus:g} CPUs "
+        "(override with --replica-cpus / --min-replicas / --max-replicas or router.* in --config)"
     )
     return updated, line

@@ -116,7 +116,7 @@ def test_replicas_are_sized_so_the_maximum_fits_the_local_ray(tmp_path: Path) ->
     args = ServeAppArgs(bundle=tmp_path)
     fitted, line = with_fitting_replicas(args, cluster_cpus=2.0)
     assert fitted.router.num_cpus == 0.95  # two replicas of 0.95 + the 0.1-CPU ingress fit in 2 CPUs
-    assert "2 fit beside the ingress" in line
+    assert fitted.router.autoscaling.min_replicas == 2 and "2 router replicas from the start" in line
     wide, _ = with_fitting_replicas(args, cluster_cpus=16.0)
     assert wide.router.num_cpus == 1.0
 
@@ -125,3 +125,6 @@ def test_configured_replica_cpus_are_kept(tmp_path: Path) -> None:
     args = ServeAppArgs.model_validate({"bundle": str(tmp_path), "router": {"num_cpus": 0.4}})
     kept, line = with_fitting_replicas(args, cluster_cpus=2.0)
     assert kept.router.num_cpus == 0.4 and line is None
+    bounded = ServeAppArgs.model_validate({"bundle": str(tmp_path), "router": {"autoscaling": {"min_replicas": 1}}})
+    scaled, line = with_fitting_replicas(bounded, cluster_cpus=2.0)
+    assert scaled.router.autoscaling.min_replicas == 1 and "at most" in line
