@@ -7,10 +7,12 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import requests
 
 from serve_app.config import ServeAppArgs
+from tests.serve_app.conftest import UPSTREAM_KEY_ENV
 
 
 def free_port() -> int:
@@ -61,3 +63,20 @@ def serve_on_loopback(args: ServeAppArgs, api_key: str | None = None) -> Iterato
         serve.shutdown()
         if started_ray:
             ray.shutdown()
+
+
+def proxy_app_args(
+    bundle: Path, router_class: str, upstream_modes: dict[str, str], base_url: Callable[[str], str],
+    fallbacks: dict[str, str], keys_file: Path, **extra: object,
+) -> ServeAppArgs:  # fmt: skip
+    """One router replica of 0.5 CPU, each pool model's upstream the fake upstream in the given mode, bearer keys
+    from `keys_file`; `extra`: more top-level app args."""
+    return ServeAppArgs.model_validate({
+        "bundle": str(bundle), "router_class": router_class,
+        "router": {"autoscaling": {"min_replicas": 1, "max_replicas": 1}, "num_cpus": 0.5},
+        "upstreams": {m: {"base_url": base_url(mode), "api_key_env": UPSTREAM_KEY_ENV}
+                      for m, mode in upstream_modes.items()},
+        "fallbacks": fallbacks,
+        "auth": {"api_keys_file": str(keys_file)},
+        **extra,
+    })  # fmt: skip

@@ -17,9 +17,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from serve_app.config import ServeAppArgs
-from tests.serve_app.conftest import UPSTREAM_KEY_ENV
 from tests.serve_app.fake_upstream import STREAM_WORDS, FakeUpstream
-from tests.serve_app.harness import serve_on_loopback
+from tests.serve_app.harness import proxy_app_args, serve_on_loopback
 
 API_KEY = "fr-test-key-1"
 
@@ -55,15 +54,10 @@ def served(router_bundle, fake_upstream: FakeUpstream, tmp_path_factory) -> Iter
         rejecting: "context400",
         cutting: "cutstream",
     }
-    args = ServeAppArgs.model_validate({
-        "bundle": str(bundle), "router_class": router_class,
-        "router": {"autoscaling": {"min_replicas": 1, "max_replicas": 1}, "num_cpus": 0.5},
-        "upstreams": {m: {"base_url": fake_upstream.base_url(mode), "api_key_env": UPSTREAM_KEY_ENV}
-                      for m, mode in modes.items()},
-        "fallbacks": {failing: cheapest},
-        "auth": {"api_keys_file": str(keys)},
-        "limits": {"max_body_bytes": 20_000, "max_prompt_chars": 2_000},
-    })  # fmt: skip
+    args = proxy_app_args(
+        bundle, router_class, modes, fake_upstream.base_url, {failing: cheapest}, keys,
+        limits={"max_body_bytes": 20_000, "max_prompt_chars": 2_000},
+    )  # fmt: skip
     with serve_on_loopback(args, api_key=API_KEY) as base:
         http = requests.Session()
         http.headers["Authorization"] = f"Bearer {API_KEY}"

@@ -15,11 +15,9 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from finerouter.routing.decision import RouteDecision
-from serve_app.config import ServeAppArgs
 from serve_app.metrics import IngressMetrics
-from tests.serve_app.conftest import UPSTREAM_KEY_ENV
 from tests.serve_app.fake_upstream import FakeUpstream
-from tests.serve_app.harness import serve_on_loopback
+from tests.serve_app.harness import proxy_app_args, serve_on_loopback
 
 API_KEY = "fr-metrics-key"
 PROMPTS = [
@@ -81,14 +79,7 @@ def served(router_bundle, fake_upstream: FakeUpstream, tmp_path_factory) -> Iter
     keys = tmp_path_factory.mktemp("auth") / "keys.txt"
     keys.write_text(API_KEY + "\n")
     modes = {ok: "ok", failing: "fail500", throttled: "fail429"}
-    args = ServeAppArgs.model_validate({
-        "bundle": str(bundle), "router_class": router_class,
-        "router": {"autoscaling": {"min_replicas": 1, "max_replicas": 1}, "num_cpus": 0.5},
-        "upstreams": {m: {"base_url": fake_upstream.base_url(mode), "api_key_env": UPSTREAM_KEY_ENV}
-                      for m, mode in modes.items()},
-        "fallbacks": {failing: ok},
-        "auth": {"api_keys_file": str(keys)},
-    })  # fmt: skip
+    args = proxy_app_args(bundle, router_class, modes, fake_upstream.base_url, {failing: ok}, keys)
     with serve_on_loopback(args, api_key=API_KEY) as base:
         http = requests.Session()
         http.headers["Authorization"] = f"Bearer {API_KEY}"
