@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from finerouter.pipeline.preflight import Demand, PreflightMode, check, format_resources, shortfalls
+from finerouter.pipeline.preflight import Demand, PreflightMode, check, cluster_view, format_resources, shortfalls
 from serve_app.config import ServeAppArgs
 
 log = logging.getLogger("finerouter.preflight")
@@ -47,8 +47,6 @@ def preflight_serve(args: ServeAppArgs, mode: PreflightMode = "fail") -> None:
     hint = "(--preflight warn only logs this; --preflight skip skips the check.)"
     check([start], mode, wait_s=START_WAIT_S, mode_hint=hint)
     peak = serve_demand(args, args.router.autoscaling.max_replicas)
-    from finerouter.pipeline.preflight import cluster_view
-
     for s in shortfalls([peak], cluster_view()):
         log.warning(
             "autoscaling up to %d router replicas needs %g %s but %g are free: replicas beyond that stay pending "
