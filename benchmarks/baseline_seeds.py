@@ -4,7 +4,8 @@ The rebuild trains each learned baseline (MLP, matrix factorisation, IPR-style) 
 FineRouter's numbers are often averaged over several `stage2.seed`s (`benchmarks/seed_spread.py`). A single
 baseline seed can be lucky or unlucky. This refits the baselines on each run's train and dev with several seeds,
 through the evaluation harness (sweep `auto`, as the rebuild), and prints each seed's quality at tau 0, AIQ and
-the source-mix-weighted quality (`benchmarks/source_mix.py`), with the mean over runs.
+the quality re-weighted to the source mix of another run's test split (`--mix-from`: are the gaps seen on a small,
+unevenly drawn test split real?), with the mean over runs.
 
 Usage (the development folds, then the all-prompts folds; about 10 s per run and seed on 2 cores):
   OMP_NUM_THREADS=2 python benchmarks/baseline_seeds.py --runs artifacts/llmrouter-devcv5-{0,1,2,3,4} \
@@ -17,13 +18,28 @@ import argparse
 import json
 import statistics
 from pathlib import Path
+from typing import Any
 
 import torch
-from source_mix import mix_weighted, source_mix  # benchmarks/ is on sys.path when run as a script
 
 from finerouter.evaluation.data import load_run
 from finerouter.evaluation.harness import evaluate
 from finerouter.evaluation.registry import NEURAL_LABELS, build_routers
+
+
+def source_mix(results: dict[str, Any]) -> dict[str, int]:
+    """Test prompts per source of one evaluation (the same for every router)."""
+    by_source = results["routers"]["finerouter"]["by_source"]
+    return {source: int(row["prompts"]) for source, row in by_source.items()}
+
+
+def mix_weighted(by_source: dict[str, dict[str, float]], mix: dict[str, int], run: Path) -> float:
+    """Quality at tau 0 re-weighted from a router's per-source quality to the source mix `mix`."""
+    missing = sorted(set(mix) - set(by_source))
+    if missing:
+        raise SystemExit(f"{run}: no test prompts from {', '.join(missing)}; the mix cannot be re-weighted there")
+    total = sum(mix.values())
+    return sum(n * by_source[source]["quality"] for source, n in mix.items()) / total
 
 
 def score_seeds(run: Path, kinds: list[str], seeds: list[int], mix: dict[str, int]) -> dict[tuple[str, int], tuple]:

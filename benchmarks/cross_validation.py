@@ -2,12 +2,12 @@
 
 A shipped test split can be too small to tell routers apart (LLMRouter's 381 de-duplicated test prompts give a
 95% paired-bootstrap interval of about +-0.026 on a quality difference). This re-splits the whole table by hash,
-ignoring the source's splits (`data.split.source_splits: ignore`), into K folds: fold f rebuilds with
-`data.split.rotate = f/K` and test fraction 1/K, so the K test sets are disjoint and cover every prompt. Each fold
-is a full rebuild (stage 1, stage 2, the baselines, evaluate) in its own run directory, `<run>-cv<K>-<f>`; a rerun
-skips folds already built. `--hold-out-test` folds only the source's train and dev prompts (the shipped test split
-rejected as held out, `source_splits: exclude_test`), in `<run>-devcv<K>-<f>`: folds to make choices on without
-seeing the shipped test.
+ignoring the source's splits (`data.split.experimental.source_splits: ignore`), into K folds: fold f rebuilds
+with `data.split.experimental.rotate = f/K` and test fraction 1/K, so the K test sets are disjoint and cover every
+prompt. Each fold is a full rebuild (stage 1, stage 2, the baselines, evaluate) in its own run directory,
+`<run>-cv<K>-<f>`; a rerun skips folds already built. `--hold-out-test` folds only the source's train and dev
+prompts (the shipped test split rejected as held out, `source_splits: exclude_test`), in `<run>-devcv<K>-<f>`:
+folds to make choices on without seeing the shipped test.
 
 The table gives each router's quality at tau 0 and AIQ per fold, and FineRouter minus the router two ways:
 - across folds: the mean of the K paired fold differences with a t interval (training and test noise both);
@@ -18,6 +18,8 @@ Usage:
   python benchmarks/cross_validation.py --config configs/llmrouter.yaml --folds 5
   python benchmarks/cross_validation.py --config configs/llmrouter.yaml --folds 5 --table-only
   python benchmarks/cross_validation.py --config configs/llmrouter.yaml --folds 5 --hold-out-test
+  # every router's ablations too (rows finerouter-stage2, -general, -prior, -source-tasks)
+  python benchmarks/cross_validation.py --config configs/llmrouter.yaml --folds 5 --set evaluate.ablations=true
 """
 
 from __future__ import annotations
@@ -27,29 +29,12 @@ import json
 import math
 import statistics
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
-from seed_spread import ROUTERS  # benchmarks/ is on sys.path when run as a script
 
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
-
-
-def fold_dir(config: dict[str, Any], folds: int, fold: int, hold_out: bool, tag: str = "") -> Path:
-    kind = "devcv" if hold_out else "cv"
-    tail = f"-{tag}" if tag else ""
-    return Path(config.get("artifacts_dir", "artifacts")) / f"{config['run']}-{kind}{folds}-{fold}{tail}"
-
-
-def split_overrides(folds: int, fold: int, dev: float, hold_out: bool) -> list[str]:
-    test = 1.0 / folds
-    mode = "exclude_test" if hold_out else "ignore"
-    return [
-        f"data.split.source_splits={mode}", f"data.split.rotate={fold / folds!r}", f"data.split.test={test!r}",
-        f"data.split.dev={dev!r}", f"data.split.train={1.0 - test - dev!r}",
-    ]  # fmt: skip
+from finerouter.evaluation.folds import ROUTER_ROWS, across_folds, fold_dir, rebuild_command, split_overrides
 
 
 def rebuild(
@@ -57,12 +42,9 @@ def rebuild(
     extra: tuple[str, ...] = (), tag: str = "",
 ) -> None:  # fmt: skip
     """Fold `fold`'s full rebuild, with `extra` overrides after the command line's, in the run named with `tag`."""
-    cmd = [sys.executable, "-m", "jobs.rebuild", "--config", str(config_path)]
     name = fold_dir(config, folds, fold, args.hold_out_test, tag).name
     overrides = [*split_overrides(folds, fold, args.dev, args.hold_out_test), *args.overrides, *extra]
-    for item in [*overrides, f"run={name}"]:
-        cmd += ["--set", item]
-    subprocess.run(cmd, check=True)
+    subprocess.run(rebuild_command(config_path, name, overrides), check=True)
 
 
 def pooled(results: list[dict[str, Any]], name: str) -> tuple[float, float, float]:
@@ -74,14 +56,6 @@ def pooled(results: list[dict[str, Any]], name: str) -> tuple[float, float, floa
     variance = sum((n * (b["ci_high"] - b["ci_low"]) / (2 * 1.96)) ** 2 for n, b in zip(sizes, boots, strict=True))
     half = 1.96 * math.sqrt(variance) / total
     return mean, mean - half, mean + half
-
-
-def across_folds(diffs: list[float]) -> str:
-    mean = statistics.mean(diffs)
-    if len(diffs) < 2:
-        return f"{mean:+.4f}"
-    half = T_975.get(len(diffs) - 1, 1.96) * statistics.stdev(diffs) / math.sqrt(len(diffs))
-    return f"{mean:+.4f} [{mean - half:+.4f}, {mean + half:+.4f}]"
 
 
 def table(config: dict[str, Any], folds: int, hold_out: bool, tag: str = "") -> str:
@@ -98,7 +72,7 @@ def table(config: dict[str, Any], folds: int, hold_out: bool, tag: str = "") -> 
         "quality: across folds (t 95%) | pooled (bootstrap 95%) | AIQ across folds |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name in ROUTERS:
+    for name in ROUTER_ROWS:
         rows = [r["routers"].get(name) for r in results]
         if any(row is None for row in rows):
             continue
@@ -128,7 +102,7 @@ def main() -> None:
     parser.add_argument("--only", type=int, nargs="*", help="build only these folds (the table needs all)")
     parser.add_argument(
         "--hold-out-test", action="store_true",
-        help="fold only the source's train and dev prompts, the shipped test held out (source_splits: exclude_test); "
+        help="fold only the source's train and dev prompts, the shipped test held out (source_splits exclude_test); "
         "runs <run>-devcv<K>-<f>: the folds to develop on",
     )  # fmt: skip
     parser.add_argument("--table-only", action="store_true", help="print the table of folds already built")

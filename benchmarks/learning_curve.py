@@ -2,8 +2,9 @@
 
 How many logged prompts does a router need, and does FineRouter's standing against the baselines change with
 more data? (The paper trains on 279k prompts; LLMRouter's table has 6k.) For each train share f, every fold of
-`benchmarks/cross_validation.py` is rebuilt with `data.split.train_subsample = f`: the same dev and test prompts,
-a nested hash sample of f of its train prompts, in `<run>-cv<K>-<fold>-train<f>` (f = 1 is the plain folds).
+`benchmarks/cross_validation.py` is rebuilt with `data.split.experimental.train_subsample = f`: the same dev and
+test prompts, a nested hash sample of f of its train prompts, in `<run>-cv<K>-<fold>-train<f>` (f = 1 is the plain
+folds).
 Stage 1 runs on the smaller train split too, so the tasks are those that data would give.
 
 Printed per share: train prompts and discovered tasks (fold means), each router's mean quality at tau 0 and AIQ
@@ -19,12 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
-from cross_validation import across_folds, fold_dir, rebuild  # benchmarks/ is on sys.path when run as a script
-from seed_spread import ROUTERS
+
+from finerouter.evaluation.folds import ROUTER_ROWS, across_folds, fold_dir, rebuild_command, split_overrides
 
 SUBJECT = "finerouter"
 VERSUS = ("knn", "mlp")
@@ -44,7 +46,7 @@ def row(config: dict[str, Any], folds: int, share: float, hold_out: bool) -> dic
     results = [json.loads((run / "evaluate/results.json").read_text()) for run in runs]
     train = [stage_stats(run, "stats")["train"]["prompts"] for run in runs]
     tasks = [stage_stats(run, "tasks")["tasks"] for run in runs]
-    names = [name for name in ROUTERS if all(name in r["routers"] for r in results)]
+    names = [name for name in ROUTER_ROWS if all(name in r["routers"] for r in results)]
     metric = {
         name: {m: [r["routers"][name][m] for r in results] for m in ("quality", "aiq")} for name in names
     }  # fmt: skip
@@ -53,7 +55,7 @@ def row(config: dict[str, Any], folds: int, share: float, hold_out: bool) -> dic
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    names = [n for n in ROUTERS if all(n in r["metric"] for r in rows) and n in (SUBJECT, *VERSUS, "ipr-style",
+    names = [n for n in ROUTER_ROWS if all(n in r["metric"] for r in rows) and n in (SUBJECT, *VERSUS, "ipr-style",
              "matrix-factorisation", "finerouter-general")]  # fmt: skip
     head = ["train share", "train prompts", "tasks", "best single", *names]
     head += [f"{SUBJECT} - {v}: quality / AIQ across folds" for v in VERSUS]
@@ -89,9 +91,11 @@ def main() -> None:
     config = yaml.safe_load(args.config.read_text())
     if not args.table_only:
         for share in args.shares:
-            extra = () if share == 1.0 else (f"data.split.train_subsample={share!r}",)
+            extra = [] if share == 1.0 else [f"data.split.experimental.train_subsample={share!r}"]
             for fold in range(args.folds):
-                rebuild(args.config, config, args.folds, fold, args, extra, share_tag(share))
+                name = fold_dir(config, args.folds, fold, args.hold_out_test, share_tag(share)).name
+                folded = split_overrides(args.folds, fold, args.dev, args.hold_out_test)
+                subprocess.run(rebuild_command(args.config, name, [*folded, *args.overrides, *extra]), check=True)
     print(table([row(config, args.folds, share, args.hold_out_test) for share in sorted(args.shares)]))
 
 

@@ -7,6 +7,8 @@ does not depend on the seed) and only train_classifier, train_router, bundle and
 Usage:
   python benchmarks/seed_spread.py --config configs/llmrouter.yaml --seeds 0 1 2 3 4
   python benchmarks/seed_spread.py --config configs/llmrouter.yaml --seeds 0 1 2 3 4 --table-only
+  # the ablation rows too (FineRouter without the prior, general heads only, ...)
+  python benchmarks/seed_spread.py --config configs/llmrouter.yaml --seeds 0 1 2 --set evaluate.ablations=true
   # the fine-tuned encoder (stage finetune_encoder also reads the seed): runs llmrouter-ft, llmrouter-ft-seed1, ...
   python benchmarks/seed_spread.py --config configs/llmrouter.yaml --seeds 0 1 2 --run llmrouter-ft \
       --set stage2.encoder=finetune --set stage2.scaling.cpus_per_worker=2
@@ -25,8 +27,7 @@ from typing import Any
 
 import yaml
 
-ROUTERS = ("finerouter", "finerouter-stage2", "finerouter-general", "finerouter-prior", "finerouter-source-tasks",
-           "knn", "mlp", "matrix-factorisation", "ipr-style")  # fmt: skip
+from finerouter.evaluation.folds import ROUTER_ROWS
 
 
 def run_dir(config: dict[str, Any], seed: int) -> Path:
@@ -50,7 +51,7 @@ def table(config: dict[str, Any], seeds: list[int]) -> str:
         f"| router | quality, seeds {', '.join(map(str, seeds))} | mean | AIQ | mean | cost to match best single |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for name in ROUTERS:
+    for name in ROUTER_ROWS:
         rows = [results[s]["routers"].get(name) for s in seeds]
         if any(r is None for r in rows):
             continue

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from serve_load import add_app_arguments, deploy, load_prompts, prompt_lengths, run_load
+from serve_app.loadgen import add_app_arguments, deploy, load_prompts, prompt_lengths, run_load
 
 
 def router_replicas() -> list[str]:

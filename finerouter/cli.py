@@ -1,4 +1,7 @@
-"""The `finerouter` command."""
+"""The `finerouter` command.
+
+Each command imports what it runs inside its own function, so `finerouter --help`, `--version` and the table
+commands start without loading torch, Ray or Ray Serve."""
 
 from __future__ import annotations
 
@@ -87,7 +90,7 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 def cmd_add_model(args: argparse.Namespace) -> int:
-    from finerouter.stage2.add_model import add_model
+    from finerouter.build.add_model import add_model
 
     out = add_model(args.bundle, args.data, args.model, args.out)
     meta = json.loads((out / "bundle.json").read_text())
@@ -128,7 +131,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     import finerouter
     from finerouter.data.importers import FORMATS
-    from finerouter.embed.encoder import ENCODER_DTYPES, ENCODER_RUNTIMES
+    from finerouter.embed.options import ENCODER_DTYPES, ENCODER_RUNTIMES
 
     parser = argparse.ArgumentParser(
         prog="finerouter", description="Prompt routing via fine-grained latent task discovery"
@@ -221,7 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--bundle", required=True, type=Path, help="router bundle directory (e.g. artifacts/RUN/bundle)")
     route.add_argument("prompts", nargs="+", help="one or more prompts")
     route.add_argument("--tolerance", type=float, help="cheapest model within this fused score of the best")
-    route.add_argument("--willingness", type=float, help="lambda: argmax(score - lambda * cost / dearest cost)")
+    route.add_argument(
+        "--willingness", type=float,
+        help="lambda (>= 0), instead of --tolerance: the model with the best score - lambda * cost / dearest cost",
+    )  # fmt: skip
     route.add_argument("--max-cost", type=float, help="only models whose expected cost is at most this")
     route.add_argument("--models", help="comma-separated subset of the bundle's models")
     route.add_argument("--json", action="store_true", help="print the decisions as JSON")

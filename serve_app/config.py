@@ -6,14 +6,16 @@ with a message naming the field.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
 from finerouter.config_model import ConfigModel
+from finerouter.embed.options import RUNTIME_DTYPES, valid_combinations
 from finerouter.errors import ConfigError
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
@@ -29,7 +31,9 @@ class AutoscalingArgs(_Strict):
     min_replicas: int = Field(1, ge=0)
     max_replicas: int = Field(2, ge=1)
     initial_replicas: int | None = Field(None, ge=0)
-    target_ongoing_requests: float = Field(8.0, gt=0)
+    # Ongoing calls per replica above which Serve adds one. The ingress sends list calls, at most
+    # ingress.max_in_flight_batches per ingress replica, so a replica with a second call waiting is busy.
+    target_ongoing_requests: float = Field(1.0, gt=0)
     # Serve's default upscale delay (30 s) never fired in a 27 s burst here (STACK-NOTES).
     upscale_delay_s: float = Field(2.0, ge=0)
     downscale_delay_s: float = Field(60.0, ge=0)
@@ -67,8 +71,6 @@ class RouterDeploymentArgs(_Strict):
 
     @model_validator(mode="after")
     def _encoder_combination(self) -> RouterDeploymentArgs:
-        from finerouter.embed.encoder import RUNTIME_DTYPES, valid_combinations
-
         if self.encoder_dtype not in RUNTIME_DTYPES[self.encoder_runtime]:
             raise ValueError(
                 f"encoder_dtype {self.encoder_dtype} does not run on encoder_runtime {self.encoder_runtime}; "
@@ -263,6 +265,44 @@ class ServeAppArgs(ServiceArgs):
         if ":" not in value:
             raise ValueError(f"router_class must look like 'package.module:Class', got {value!r}")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _calls_for_every_replica(cls, raw: Any) -> Any:
+        """Unless set, each ingress replica keeps enough router calls out for the autoscaler to reach max_replicas
+        (at least 2, so a replica gets its next batch while it routes one)."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("ingress", {}), dict):
+            return raw
+        ingress = raw.get("ingress", {})
+        if "max_in_flight_batches" in ingress:
+            return raw
+        router = raw.get("router", {})
+        scaling = router.get("autoscaling", {}) if isinstance(router, dict) else getattr(router, "autoscaling", None)
+        ingress_replicas = ingress.get("num_replicas", IngressArgs.model_fields["num_replicas"].default)
+        try:
+            scaling = scaling if isinstance(scaling, AutoscalingArgs) else AutoscalingArgs.model_validate(scaling)
+            ingress_replicas = IngressArgs(num_replicas=ingress_replicas).num_replicas
+        except ValidationError:
+            return raw  # the fields' own validation names the problem
+        needed = math.ceil(scaling.max_replicas * scaling.target_ongoing_requests / ingress_replicas)
+        default = IngressArgs.model_fields["max_in_flight_batches"].default
+        return {**raw, "ingress": {**ingress, "max_in_flight_batches": min(64, max(default, needed))}}
+
+    @model_validator(mode="after")
+    def _replicas_reachable(self) -> ServeAppArgs:
+        """Every router call comes from an ingress replica, which keeps at most max_in_flight_batches out: more
+        replicas than those calls over target_ongoing_requests are never started by the autoscaler."""
+        scaling, ingress = self.router.autoscaling, self.ingress
+        calls = ingress.num_replicas * ingress.max_in_flight_batches
+        if scaling.max_replicas > 1 and scaling.max_replicas * scaling.target_ongoing_requests > calls:
+            raise ValueError(
+                f"router.autoscaling.max_replicas ({scaling.max_replicas}) is never reached: the ingress keeps at most "
+                f"ingress.num_replicas x ingress.max_in_flight_batches = {calls} router calls out, and Serve adds a "
+                f"replica only above router.autoscaling.target_ongoing_requests ({scaling.target_ongoing_requests:g}) "
+                f"per replica; raise ingress.max_in_flight_batches or ingress.num_replicas, or lower max_replicas or "
+                "target_ongoing_requests"
+            )
+        return self
 
     def ingress_batching(self) -> IngressBatching:
         return IngressBatching(

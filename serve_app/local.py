@@ -12,8 +12,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from finerouter.cluster import PreflightMode
 from finerouter.errors import ConfigError, FineRouterError
-from finerouter.pipeline.preflight import PreflightMode
 from serve_app.config import ServeAppArgs
 from serve_app.fast_path import with_fitting_replicas
 from serve_app.preflight import preflight_serve

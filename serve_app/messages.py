@@ -8,7 +8,7 @@ from finerouter.errors import InvalidRequestError
 from serve_app.schemas import ChatMessage
 
 ROUTER_MODEL = "finerouter"
-_MODEL_OPTIONS = ("tolerance", "max_cost")
+_MODEL_OPTIONS = ("tolerance", "max_cost", "willingness")
 
 
 def routed_text(messages: list[ChatMessage]) -> tuple[str, int]:
@@ -46,6 +46,7 @@ class ModelSpec:
     model: str | None = None
     tolerance: float | None = None
     max_cost: float | None = None
+    willingness: float | None = None
 
 
 def parse_model_field(value: str, pool: list[str]) -> ModelSpec:

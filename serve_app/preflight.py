@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from finerouter.pipeline.preflight import Demand, PreflightMode, check, cluster_view, format_resources, shortfalls
+from finerouter.cluster import Demand, PreflightMode, check, cluster_view, format_resources, shortfalls
 from serve_app.config import ServeAppArgs
 
 log = logging.getLogger("finerouter.preflight")

@@ -10,7 +10,7 @@ import math
 from fastapi.responses import Response, StreamingResponse
 from starlette.types import Send
 
-from serve_app.api import error_response
+from serve_app.api_errors import error_response
 from serve_app.upstream import COOLING_DOWN, Rejection, StreamBroken, UpstreamFailure
 
 UPSTREAM_ERROR = "upstream_error"

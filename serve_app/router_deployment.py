@@ -27,9 +27,11 @@ class RouteQuery:
     tolerance: float | None = None
     max_cost: float | None = None
     models: tuple[str, ...] | None = None
+    willingness: float | None = None
 
-    def options(self) -> tuple[float | None, float | None, tuple[str, ...] | None]:
-        return self.tolerance, self.max_cost, self.models
+    def options(self) -> tuple[float | None, float | None, tuple[str, ...] | None, float | None]:
+        """What one `Router.route` call shares: queries with equal options are routed together."""
+        return self.tolerance, self.max_cost, self.models, self.willingness
 
 
 class RoutingFailure(RuntimeError):
@@ -157,22 +159,28 @@ class RouterDeployment:
 def bundle_created(router: Any, bundle: str) -> int:
     """Unix seconds when the bundle was written (OpenAI's `created` of its models): bundle.json's `created`, else
     the directory's modification time (a custom router class need not keep `meta`)."""
-    stamp = (getattr(router, "meta", None) or {}).get("created")
+    stamp = getattr(getattr(router, "meta", None), "created", None)
     if stamp:
         return int(datetime.fromisoformat(stamp).timestamp())
     return int(Path(bundle).stat().st_mtime)
 
 
 def route_grouped(router: Any, queries: list[RouteQuery]) -> list[RouteOutcome]:
-    """One `router.route` call per distinct (tolerance, max_cost, models); when a call fails for any reason, its
-    queries are routed one by one, so that a bad request (or one the router cannot handle) fails alone and its
-    neighbours get their answers. (Batches by prompt length are the encoder's business.)"""
+    """One `router.route` call per distinct (tolerance, max_cost, models, willingness); when a call fails for any
+    reason, its queries are routed one by one, so that a bad request (or one the router cannot handle) fails alone
+    and its neighbours get their answers. (Batches by prompt length are the encoder's business.)"""
     groups: dict[tuple, list[int]] = defaultdict(list)
     for index, query in enumerate(queries):
         groups[query.options()].append(index)
     outcomes: dict[int, RouteOutcome] = {}
-    for (tolerance, max_cost, models), indices in groups.items():
-        kwargs = {"tolerance": tolerance, "max_cost": max_cost, "models": list(models) if models is not None else None}
+    for (tolerance, max_cost, models, willingness), indices in groups.items():
+        kwargs: dict[str, Any] = {
+            "tolerance": tolerance,
+            "max_cost": max_cost,
+            "models": None if models is None else list(models),
+        }
+        if willingness is not None:  # only then: a custom router class need not know the option
+            kwargs["willingness"] = willingness
         try:
             decisions = router.route([queries[i].prompt for i in indices], **kwargs)
             outcomes.update(

@@ -46,7 +46,8 @@ def _exactly_one_input(schema: dict[str, Any]) -> None:
     schema["oneOf"] = [{"required": ["prompt"]}, {"required": ["messages"]}]
     schema["examples"] = [{"prompt": "Write a python function that merges two sorted lists."},
                           {"messages": [{"role": "user", "content": "What is 17 * 23?"}], "tolerance": 0.05,
-                           "max_cost": 0.5}]  # fmt: skip
+                           "max_cost": 0.5},
+                          {"prompt": "Summarise the French revolution.", "willingness": 0.5}]  # fmt: skip
 
 
 class RouteRequest(_TextBody):
@@ -60,6 +61,12 @@ class RouteRequest(_TextBody):
     )
     tolerance: float | None = Field(
         None, ge=0, description="cheapest model whose score is within this of the best (default: the bundle's)"
+    )
+    willingness: float | None = Field(
+        None,
+        ge=0,
+        description="lambda, instead of a tolerance: the model with the best score - lambda * cost / dearest cost "
+        "(the curve the bundle's alpha is tuned on); not together with `tolerance`",
     )
     max_cost: float | None = Field(None, ge=0, description="only models whose expected cost per call is <= this")
     models: list[ModelName] | None = Field(None, min_length=1, description="allowed subset of the pool")
@@ -92,8 +99,9 @@ class RouteResponse(BaseModel):
 
 
 class ChatCompletionRequest(_TextBody):
-    """The OpenAI chat-completions body. `model`: `finerouter`, `finerouter:tolerance=0.1,max_cost=2e-4`, or a pool
-    model with an upstream (no routing). Every other field is forwarded to the chosen upstream unchanged."""
+    """The OpenAI chat-completions body. `model`: `finerouter`, `finerouter:tolerance=0.1,max_cost=2e-4` (or
+    `willingness=0.5` instead of `tolerance`), or a pool model with an upstream (no routing). Every other field is
+    forwarded to the chosen upstream unchanged."""
 
     model_config = ConfigDict(
         extra="allow",

@@ -14,7 +14,7 @@ from ray.exceptions import ActorUnavailableError, RayActorError
 
 from finerouter.errors import InvalidRequestError
 from finerouter.routing.decision import RouteDecision
-from serve_app.api import ApiError
+from serve_app.api_errors import ApiError
 from serve_app.coalescer import Coalescer
 from serve_app.config import IngressBatching, ServiceArgs
 from serve_app.messages import ROUTER_MODEL, parse_model_field, routed_text
@@ -132,7 +132,8 @@ class RoutingService:
                 routed_from = f"messages[{index}]"
             self._check_length(text, routed_from)
             models = tuple(body.models) if body.models is not None else None
-            decision = await self.decide(RouteQuery(text, body.tolerance, body.max_cost, models))
+            query = RouteQuery(text, body.tolerance, body.max_cost, models, body.willingness)
+            decision = await self.decide(query)
             status = 200
             return RouteResponse(
                 model=decision.model,
@@ -191,7 +192,8 @@ class RoutingService:
         if spec.route:
             text, index = routed_text(body.messages)
             self._check_length(text, f"messages[{index}]")
-            decision = await self.decide(RouteQuery(text, spec.tolerance, spec.max_cost, tuple(with_upstream)))
+            query = RouteQuery(text, spec.tolerance, spec.max_cost, tuple(with_upstream), spec.willingness)
+            decision = await self.decide(query)
             chosen = decision.model
             headers |= {
                 "X-FineRouter-Task": "none" if decision.task_id is None else str(decision.task_id),

@@ -40,6 +40,29 @@ def test_bad_values_name_the_problem(tmp_path) -> None:
         load_config(tmp_path / "bad.yaml")
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "discovery.cohesion_quantile",  # the cohesion rule goes with summary_merge: fused_rbo
+        "discovery.min_candidates",
+        "stage2.estimator.members",
+        "data.split.rotate",  # the re-split options live under data.split.experimental
+        "data.split.source_splits",
+        "data.split.train_subsample",
+    ],
+)
+def test_a_removed_setting_in_a_file_is_an_unknown_key(tmp_path: Path, key: str) -> None:
+    *sections, leaf = key.split(".")
+    text = "data:\n  format: synthetic\n"
+    indent = ""
+    for section in sections:
+        text += f"{indent}{section}:\n" if section != "data" else ""
+        indent += "  "
+    (tmp_path / "old.yaml").write_text(text + f"{indent}{leaf}: 1\n")
+    with pytest.raises(ConfigError, match=rf"{re.escape(key)}: Extra inputs are not permitted .*old\.yaml"):
+        load_config(tmp_path / "old.yaml")
+
+
 def test_overrides_parse_yaml_values() -> None:
     data = apply_overrides({"a": {"b": 1}}, ["a.b=2", "a.c=[1, 2]", "d.e=true", "f=null"])
     assert data == {"a": {"b": 2, "c": [1, 2]}, "d": {"e": True}, "f": None}

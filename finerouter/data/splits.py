@@ -15,6 +15,34 @@ from finerouter.data.validate import rejected_frame
 from finerouter.errors import DataError
 
 
+class ResplitConfig(ConfigModel):
+    """Re-splitting a table for the cross-validation and learning-curve benchmarks (benchmarks/README.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_splits: Literal["keep", "ignore", "exclude_test"] = Field(
+        "keep",
+        description="keep: a prompt's split from the source is used, only prompts without one are hashed. ignore: "
+        "every prompt is assigned by hash (cross-validation folds of a table that ships splits). exclude_test: the "
+        "source's test prompts are rejected (held out, with that reason) and the rest hashed: folds for development "
+        "that never see the shipped test split.",
+    )
+    rotate: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Shifts every prompt's hash (mod 1) before the fractions cut it. With test = 1/K, the rotations "
+        "0, 1/K, ..., (K-1)/K give K disjoint test sets that cover every prompt: K-fold cross-validation.",
+    )
+    train_subsample: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Keep a deterministic hash sample of this fraction of the train prompts, dev and test untouched "
+        "(learning curves); the others are recorded in rejected.parquet with the reason. None: keep all.",
+    )
+
+
 class SplitConfig(ConfigModel):
     """How prompts without a source split are assigned, by a hash of their prompt_id."""
 
@@ -30,41 +58,16 @@ class SplitConfig(ConfigModel):
         description="When a table has train and test but no dev prompts, this fraction of train becomes dev.",
     )
     salt: str = Field("finerouter", description="Changes the hash assignment; keep it fixed for reproducibility.")
-    source_splits: Literal["keep", "ignore", "exclude_test"] = Field(
-        "keep",
-        description="keep: a prompt's split from the source is used, only prompts without one are hashed. ignore: "
-        "every prompt is assigned by hash (re-splits and cross-validation folds of a table that ships splits). "
-        "exclude_test: the source's test prompts are rejected (held out, with that reason) and the rest hashed: "
-        "cross-validation folds for development that never see the shipped test split.",
-    )
-    rotate: float = Field(
-        0.0,
-        ge=0,
-        lt=1,
-        description="Shifts every prompt's hash (mod 1) before the fractions cut it. With test = 1/K, the rotations "
-        "0, 1/K, ..., (K-1)/K give K disjoint test sets that cover every prompt: K-fold cross-validation.",
-    )
     sample_prompts: int | None = Field(
         None,
         ge=1,
         description="Keep a deterministic hash sample of this many prompts (quick trials, tests); the others are "
         "recorded in rejected.parquet with the reason. None: keep all.",
     )
-
-    train_subsample: float | None = Field(
-        None,
-        gt=0,
-        le=1,
-        description="Keep a deterministic hash sample of this fraction of the train prompts, dev and test untouched "
-        "(learning curves: benchmarks/learning_curve.py); the others are recorded in rejected.parquet with the "
-        "reason. None: keep all.",
+    experimental: ResplitConfig = Field(
+        default_factory=ResplitConfig,
+        description="EXPERIMENTAL, for the cross-validation and learning-curve benchmarks: may change without notice",
     )
-
-    def recorded(self) -> dict[str, object]:
-        """The rule as a table's manifest records it. Options added later are left out at their defaults, so a
-        table built with the default rule keeps its fingerprint and a rerun does not redo every later stage."""
-        later = {"source_splits": "keep", "rotate": 0.0, "train_subsample": None}
-        return {k: v for k, v in self.model_dump().items() if k not in later or v != later[k]}
 
     @model_validator(mode="after")
     def _fractions_sum_to_one(self) -> SplitConfig:
@@ -83,9 +86,10 @@ def hash_unit(prompt_ids: pd.Series, salt: str) -> np.ndarray:
 def assign_splits(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame, dict[str, int]]:
     """Fill missing splits by hash; carve dev out of train when the source split has none."""
     out = prompts.copy()
-    u = (hash_unit(out["prompt_id"], cfg.salt) + cfg.rotate) % 1.0
+    resplit = cfg.experimental
+    u = (hash_unit(out["prompt_id"], cfg.salt) + resplit.rotate) % 1.0
     from_source = out["split"].notna().to_numpy()
-    missing = ~from_source if cfg.source_splits == "keep" else np.ones(len(out), dtype=bool)
+    missing = ~from_source if resplit.source_splits == "keep" else np.ones(len(out), dtype=bool)
     by_hash = np.where(u < cfg.train, "train", np.where(u < cfg.train + cfg.dev, "dev", "test"))
     out.loc[missing, "split"] = by_hash[missing]
     report = {
@@ -93,7 +97,7 @@ def assign_splits(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame
         "split_by_hash": int(missing.sum()),
         "dev_from_train": 0,
     }
-    if cfg.source_splits != "keep":  # only then: a default build's manifest stays byte for byte as before
+    if resplit.source_splits != "keep":
         report["source_split_ignored"] = int((from_source & missing).sum())
     has_dev = (out["split"] == "dev").any()
     if not has_dev and cfg.dev_from_train > 0 and (out["split"] == "train").any():
@@ -107,13 +111,15 @@ def assign_splits(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame
 
 def hold_out_source_test(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """With `source_splits: exclude_test`, the source's test prompts become rejected rows with the reason, counted
-    in the returned report (empty otherwise, so a default build's manifest is unchanged)."""
-    if cfg.source_splits != "exclude_test":
+    in the returned report (empty otherwise)."""
+    if cfg.experimental.source_splits != "exclude_test":
         return prompts, rejected_frame("prompts", prompts.iloc[:0], ""), {}
     held = (prompts["split"] == "test").to_numpy()
     if not held.any():
-        raise DataError("data.split.source_splits is 'exclude_test' but the source has no test prompts to hold out")
-    reason = "source test split held out (data.split.source_splits: exclude_test)"
+        raise DataError(
+            "data.split.experimental.source_splits is 'exclude_test' but the source has no test prompts to hold out"
+        )
+    reason = "source test split held out (data.split.experimental.source_splits: exclude_test)"
     rejected = rejected_frame("prompts", prompts[held], reason)
     return prompts[~held].reset_index(drop=True), rejected, {"source_test_held_out": int(held.sum())}
 
@@ -129,15 +135,16 @@ def sample_prompts(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFram
 
 
 def subsample_train(prompts: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The `cfg.train_subsample` fraction of the train prompts of lowest hash with every dev and test prompt, and
+    """The `train_subsample` fraction of the train prompts of lowest hash with every dev and test prompt, and
     the other train prompts as rejected rows with the reason. A smaller fraction keeps a subset of a larger one."""
     train = (prompts["split"] == "train").to_numpy()
-    if cfg.train_subsample is None or cfg.train_subsample == 1.0 or not train.any():
+    share = cfg.experimental.train_subsample
+    if share is None or share == 1.0 or not train.any():
         return prompts, rejected_frame("prompts", prompts.iloc[:0], "")
     keep = np.ones(len(prompts), dtype=bool)
-    n_keep = max(1, round(cfg.train_subsample * int(train.sum())))
+    n_keep = max(1, round(share * int(train.sum())))
     keep[train] = _lowest_hash(prompts.loc[train, "prompt_id"], cfg.salt + "/train", n_keep)
-    reason = f"train prompt not in the {cfg.train_subsample:g} subsample (data.split.train_subsample)"
+    reason = f"train prompt not in the {share:g} subsample (data.split.experimental.train_subsample)"
     return prompts[keep].reset_index(drop=True), rejected_frame("prompts", prompts[~keep], reason)
 
 

@@ -33,7 +33,7 @@ class LengthBand(ConfigModel):
         return self
 
 
-# Real traffic (issue 24): most prompts of 50-400 characters, a tail of 1,000-4,000-character ones.
+# Real traffic: most prompts of 50-400 characters, a tail of 1,000-4,000-character ones.
 REAL_TRAFFIC: tuple[LengthBand, ...] = (
     LengthBand(min_chars=50, max_chars=400, share=0.85),
     LengthBand(min_chars=400, max_chars=1000, share=0.05),

@@ -96,7 +96,7 @@ class RoutingTable:
             "origin": origin,
             "counts": counts,
             "source_rejected": int(rejected_by_table.get("source", 0)),
-            "split_config": split.recorded(),
+            "split_config": split.model_dump(),
             "split_report": {**split_report, **held_report, **dup_report},
             "importer_report": raw.report,
         }

@@ -7,7 +7,10 @@ import logging
 import numpy as np
 import pandas as pd
 
+from finerouter.batch import map_stage
+from finerouter.describe import vllm_backend
 from finerouter.describe.config import DescribeConfig
+from finerouter.describe.openai_client import ChatClient, read_api_key
 from finerouter.describe.stages import OpenAIDescribe, build_request, clean_description
 
 log = logging.getLogger("finerouter.describe")
@@ -63,14 +66,13 @@ def _generate(requests: pd.DataFrame, cfg: DescribeConfig) -> pd.DataFrame:
     """(key, description, error) per request, in request order."""
     if cfg.backend == "openai":
         return _openai(requests, cfg)
-    from finerouter.describe.vllm_backend import generate
 
-    result = generate(requests, cfg)
+    result = vllm_backend.generate(requests, cfg)
     for _ in range(ENGINE_RETRIES):
         retry = result["error"].notna() | result["generated"].isna()
         if not retry.any():
             break
-        again = generate(requests[retry.to_numpy()], cfg).set_index("key")
+        again = vllm_backend.generate(requests[retry.to_numpy()], cfg).set_index("key")
         result = result.set_index("key")
         result.loc[again.index, ["generated", "error"]] = again[["generated", "error"]]
         result = result.reset_index()
@@ -81,9 +83,6 @@ def _generate(requests: pd.DataFrame, cfg: DescribeConfig) -> pd.DataFrame:
 
 def _openai(requests: pd.DataFrame, cfg: DescribeConfig) -> pd.DataFrame:
     import ray.data
-
-    from finerouter.describe.openai_client import ChatClient, read_api_key
-    from finerouter.pipeline.batch import map_stage
 
     key = read_api_key(cfg.openai)
     ChatClient(cfg.openai, cfg.max_tokens, cfg.temperature, key).probe()  # dead endpoint / bad key: one clear error

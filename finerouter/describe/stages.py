@@ -6,8 +6,9 @@ import re
 
 import numpy as np
 
+from finerouter.batch import BatchStage, Resources
 from finerouter.describe.config import DescribeConfig
-from finerouter.pipeline.batch import BatchStage, Resources
+from finerouter.describe.openai_client import ChatClient
 
 MAX_DESCRIPTION_CHARS = 300
 
@@ -38,8 +39,6 @@ class OpenAIDescribe(BatchStage):
         self.client = None
 
     def setup(self) -> None:
-        from finerouter.describe.openai_client import ChatClient
-
         self.client = ChatClient(self.cfg.openai, self.cfg.max_tokens, self.cfg.temperature, self.api_key or "")
 
     def transform(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -20,6 +20,7 @@ from finerouter.discovery.preferences import DEFAULT_TIE_RULE, TieKey, fuse_rank
 
 log = logging.getLogger("finerouter.discover")
 OTHERS = -1
+COHESION_QUANTILE = 0.25  # summary links under fused_rbo: centres at least this quantile of member-to-centre cosines
 
 
 class DiscoveryConfig(ConfigModel):
@@ -34,34 +35,16 @@ class DiscoveryConfig(ConfigModel):
     k_rrf: float = Field(60.0, gt=0)
     min_task_size: int = Field(10, ge=1, description="smaller final communities go to 'Others'")
     coverage_delta: float = Field(0.9, gt=0, le=1, description="candidate models cover this share of top choices")
-    min_candidates: int = Field(
-        1,
-        ge=1,
-        description="candidate models per task at least (in fused order): on binary quality a task's members share "
-        "their top choice, so coverage alone gives one candidate and the task heads never compare models",
-    )
-    cohesion_quantile: float = Field(
-        0.25,
-        ge=0,
-        le=1,
-        description="after the first iteration, two communities are linked only when their centres are at least as "
-        "similar as this quantile of each one's member-to-centre cosines (fragments of one task merge, "
-        "distinct tasks do not); 0 disables the rule",
-    )
     summary_merge: Literal["fused_rbo", "member_rbo"] = Field(
         "fused_rbo",
         description="how summary levels filter links between communities: 'fused_rbo' (the paper) thresholds the RBO "
-        "of their RRF-fused lists like prompt links; 'member_rbo' keeps a link only when the mean RBO between members "
-        "across the two is at least each community's own member RBO (one-member communities: the prompt-level "
-        "threshold), i.e. a merge never dilutes either side's preference agreement (for binary quality)",
+        "of their RRF-fused lists like prompt links, and links two communities only when their centres are at least "
+        "as similar as the lower quartile of each one's member-to-centre cosines (fragments of one task merge, "
+        "distinct tasks do not); 'member_rbo' keeps a link only when the mean RBO between members across the two is "
+        "at least each community's own member RBO (one-member communities: the prompt-level threshold), i.e. a merge "
+        "never dilutes either side's preference agreement (for binary quality)",
     )
     member_pairs: int = Field(32, ge=4, description="member pairs sampled per link and per community by 'member_rbo'")
-
-    def candidate_rule(self) -> dict[str, float | int]:
-        """The settings that turn communities into tasks' candidates, as stage keys record them; `min_candidates`,
-        added later, is left out at its default so existing runs keep their fingerprint."""
-        rule: dict[str, float | int] = {"delta": self.coverage_delta, "k_rrf": self.k_rrf}
-        return rule if self.min_candidates == 1 else {**rule, "min_candidates": self.min_candidates}
 
 
 def cohesion(emb: np.ndarray, labels: np.ndarray, centres: np.ndarray, quantile: float) -> np.ndarray:
@@ -153,8 +136,8 @@ def discover(
         n_comm = int(labels.max()) + 1
         node_emb = median_centres(emb, community, n_comm)
         node_ranks = ranks_from_lists(fuse_rankings(ranks, community, n_comm, cfg.k_rrf))
-        if cfg.cohesion_quantile > 0:
-            node_cohesion = cohesion(emb, community, node_emb, cfg.cohesion_quantile)
+        if cfg.summary_merge == "fused_rbo":  # member_rbo judges links on the members' own lists instead
+            node_cohesion = cohesion(emb, community, node_emb, COHESION_QUANTILE)
         seconds = {
             **stats.get("seconds", {}),
             "leiden": round(leiden_done - started, 3),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from finerouter.discovery.nearest import majority_smallest, top_k_inner_product
 from finerouter.discovery.rbo import rbo_edges
 
 
@@ -69,9 +70,8 @@ def held_out_prediction(
         with np.errstate(all="ignore"):
             mean = np.nanmean(train_quality[train_labels == task], axis=0)
         task_mean[task] = np.where(np.isnan(mean), global_mean, mean)
-    nearest = np.argsort(-(held_emb @ train_emb.T), axis=1)[:, : min(k, len(train_emb))]
-    votes = np.where(train_labels[nearest] >= 0, train_labels[nearest], n_tasks)
-    assigned = np.array([np.bincount(row, minlength=n_tasks + 1).argmax() for row in votes])
+    nearest = train_labels[top_k_inner_product(held_emb, train_emb, k)]
+    assigned = majority_smallest(np.where(nearest >= 0, nearest, n_tasks))
     by_task = task_mean[assigned]
     observed = ~np.isnan(held_quality)
     outcome = np.nan_to_num(held_quality)

@@ -9,15 +9,14 @@ from finerouter.discovery.discover import OTHERS
 from finerouter.discovery.preferences import fuse_rankings
 
 
-def candidate_models(fused: np.ndarray, top_choice: np.ndarray, delta: float, min_count: int = 1) -> list[int]:
-    """Models in fused order until the share of member prompts whose top model is in the set reaches delta, and
-    at least `min_count` of them."""
+def candidate_models(fused: np.ndarray, top_choice: np.ndarray, delta: float) -> list[int]:
+    """Models in fused order until the share of member prompts whose top model is in the set reaches delta."""
     chosen: list[int] = []
     covered = 0.0
     for model in fused:
         chosen.append(int(model))
         covered += float(np.mean(top_choice == model))
-        if covered >= delta - 1e-12 and len(chosen) >= min_count:
+        if covered >= delta - 1e-12:
             break
     return chosen
 
@@ -32,7 +31,6 @@ def build_tasks(
     models: list[str],
     delta: float,
     k_rrf: float = 60.0,
-    min_candidates: int = 1,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """One row per task (Others last, task_id -1) and the (tasks, dim) summary embeddings in the same order.
 
@@ -53,7 +51,7 @@ def build_tasks(
         medoid = members[int(np.argmax(emb[members] @ centre))]
         with np.errstate(all="ignore"):
             prior = np.nanmedian(quality[members], axis=0)
-        candidates = candidate_models(fused, prefs[members, 0], delta, min_candidates)
+        candidates = candidate_models(fused, prefs[members, 0], delta)
         rows.append(
             {
                 "task_id": task,

@@ -24,7 +24,7 @@ class EmbedConfig(ConfigModel):
     num_gpus: float = Field(0.0, ge=0, description="GPUs per encoder actor (0 = CPU)")
     dtype: Literal["auto", "float32", "bfloat16"] = Field(
         "float32",
-        description="auto: bfloat16 where the CPU (oneDNN) or GPU computes in it (about 2x faster), else float32. "
+        description="auto: bfloat16 where the CPU (oneDNN) or GPU computes in it (faster), else float32. "
         "float32 by default: a bfloat16 embedding depends on its batch mates (up to ~1e-3 per component), so the "
         "bundle's encoder does not reproduce the rebuild's vectors, and training on them is not measured yet",
     )

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from finerouter.embed.batching import length_buckets
+from finerouter.embed.options import check_encoder_options
 from finerouter.errors import ConfigError, MissingDependencyError
 
 INSTALL_HINT = 'pip install "finerouter[onnx]"  (or: pip install onnx onnxruntime)'
@@ -211,8 +212,6 @@ def open_encoder(graph: Path, model_dir: Path, settings: dict[str, Any], threads
 @lru_cache(maxsize=4)
 def load_onnx_encoder(model_dir: str, dtype: str = "float32", threads: int = 1) -> OnnxEncoder:
     """The encoder at `model_dir` on ONNX Runtime, its graph exported (or found in the cache) first."""
-    from finerouter.embed.encoder import check_encoder_options
-
     check_encoder_options(dtype, "onnxruntime")
     require_onnxruntime()
     directory = Path(model_dir).expanduser().resolve()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from finerouter.batch import BatchStage, Resources
 from finerouter.embed.encoder import DEFAULT_ENCODER, encode, load_encoder, resolve_device
 from finerouter.embed.hardware import torch_threads
-from finerouter.pipeline.batch import BatchStage, Resources
 
 
 class EmbedTexts(BatchStage):

@@ -18,3 +18,9 @@ class EvaluateConfig(ConfigModel):
         "the best single model): tolerance tau, willingness-to-pay lambda, or auto = per router, whichever of the "
         "two has the higher AIQ on dev (the same rule for every router; test never chooses)",
     )
+    ablations: bool = Field(
+        False,
+        description="also evaluate FineRouter's ablations (stage 2 without the prior, general heads only, the prior "
+        "alone, source labels as tasks, trained with the stage2 settings) and the test quality at every alpha; "
+        "the baselines are always evaluated",
+    )

@@ -8,7 +8,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from finerouter.data.artifacts import (
+    PROMPT_EMB,
+    PROMPT_EMB_IDS,
+    TASKS,
+    embeddings_of,
+    load_table,
+    stage2_embedding_files,
+)
 from finerouter.data.table import RoutingTable
+from finerouter.stage2.data import TaskSet, load_tasks
 
 
 @dataclass
@@ -39,14 +48,11 @@ class EvalData:
 
 def load_eval_data(table: RoutingTable, embeddings: np.ndarray, prompt_ids: np.ndarray) -> EvalData:
     """`embeddings[i]` belongs to `prompt_ids[i]`; every prompt of the table must have one."""
-    row_of = pd.Series(np.arange(len(prompt_ids)), index=pd.Index(prompt_ids))
 
     def split(name: str) -> Split:
         part = table.split(name)
-        rows = row_of.reindex(part.prompts["prompt_id"])
-        if rows.isna().any():
-            raise ValueError(f"{int(rows.isna().sum())} {name} prompts have no embedding; rerun the embed stage")
-        return Split(part.prompts, part.quality_matrix(), part.cost_matrix(), embeddings[rows.to_numpy(dtype=int)])
+        emb = embeddings_of(embeddings, prompt_ids, part.prompts["prompt_id"], name)
+        return Split(part.prompts, part.quality_matrix(), part.cost_matrix(), emb)
 
     train = split("train")
     with np.errstate(all="ignore"):
@@ -58,7 +64,14 @@ def load_eval_data(table: RoutingTable, embeddings: np.ndarray, prompt_ids: np.n
 def load_run(run_dir: Path, embeddings: str | None = None, prompt_ids: str | None = None) -> EvalData:
     """From a rebuild's artifacts: the imported table and the embed stage's prompt embeddings (or those at
     `embeddings`, with their `prompt_ids`, both relative to the run)."""
-    from finerouter.stages.artifacts import PROMPT_EMB, PROMPT_EMB_IDS, load_table
-
     ids = pd.read_parquet(run_dir / (prompt_ids or PROMPT_EMB_IDS))["prompt_id"].to_numpy()
     return load_eval_data(load_table(run_dir), np.load(run_dir / (embeddings or PROMPT_EMB)), ids)
+
+
+def load_stage2_run(run_dir: Path) -> tuple[EvalData, TaskSet]:
+    """The splits and tasks as stage 2 saw them: prompt and task-summary embeddings from the fine-tuned encoder
+    when `stage2.encoder: finetune`, else the embed and tasks stages' own (what the bundle's heads read)."""
+    prompt_emb, prompt_ids, task_emb = stage2_embedding_files(run_dir)
+    data = load_run(run_dir, prompt_emb, prompt_ids)
+    tasks = load_tasks(pd.read_parquet(run_dir / TASKS), np.load(run_dir / task_emb), data.models, data.train.quality)
+    return data, tasks

@@ -13,7 +13,8 @@ from typing import ClassVar
 import numpy as np
 
 from finerouter.evaluation.data import EvalData, Split
-from finerouter.evaluation.routers import Router
+from finerouter.evaluation.routers import RoutingPolicy
+from finerouter.routing.router import Router
 
 
 class BundleEmbeddings:
@@ -23,7 +24,7 @@ class BundleEmbeddings:
 
     _cache: ClassVar[dict[tuple[str, int], tuple[Split, np.ndarray]]] = {}
 
-    def __call__(self, router, split: Split) -> np.ndarray:
+    def __call__(self, router: Router, split: Split) -> np.ndarray:
         if not router.finetuned_encoder:
             return split.emb
         key = (router.encoder_name, id(split))
@@ -43,7 +44,7 @@ VARIANTS: dict[str, tuple[float | None, bool | None]] = {
 }
 
 
-class BundleRouter(Router):
+class BundleRouter(RoutingPolicy):
     def __init__(
         self, bundle_dir: Path, name: str = "finerouter", alpha: float | None = None, tasks: bool | None = None
     ) -> None:
@@ -56,9 +57,7 @@ class BundleRouter(Router):
         return cls(bundle_dir, name, alpha, tasks)
 
     def fit(self, data: EvalData) -> None:
-        from finerouter.routing.router import Router as OnlineRouter
-
-        self.router = OnlineRouter.load(self.bundle_dir)
+        self.router = Router.load(self.bundle_dir)
         if self.router.models != data.models:
             raise ValueError(
                 f"bundle {self.bundle_dir} routes over {self.router.models}, the data has {data.models}; "

@@ -12,17 +12,9 @@ import numpy as np
 
 from finerouter.data.stats import oracle_choice
 from finerouter.evaluation.data import EvalData, Split
-from finerouter.evaluation.metrics import (
-    SWEEPS,
-    aiq,
-    choose_tolerance,
-    choose_willingness,
-    cost_to_reach,
-    outcome_of,
-    paired_bootstrap,
-    quality_at_cost,
-)
-from finerouter.evaluation.routers import Router
+from finerouter.evaluation.metrics import SWEEPS, aiq, cost_to_reach, outcome_of, paired_bootstrap, quality_at_cost
+from finerouter.evaluation.routers import RoutingPolicy
+from finerouter.routing.rule import choose_tolerance, choose_willingness
 
 log = logging.getLogger("finerouter.eval")
 MIN_SINGLE_COVERAGE = 0.95  # share of test prompts a model needs outcomes on to be the "best single model"
@@ -81,7 +73,7 @@ def split_aiq(points: list[dict[str, float]], split: Split) -> float:
     return aiq(np.array([[p["cost"], p["quality"]] for p in points]), float(np.nanmin(costs)), float(np.nanmax(costs)))
 
 
-def dev_sweep(router: Router, data: EvalData) -> tuple[str, dict[str, float]]:
+def dev_sweep(router: RoutingPolicy, data: EvalData) -> tuple[str, dict[str, float]]:
     """The sweep (tau or lambda) whose curve has the higher AIQ on dev for this router (tau on a tie)."""
     scores = router.scores(data.dev)
     by_sweep = {name: split_aiq(trace(scores, data.dev, data.model_cost, name), data.dev) for name in SWEEPS}
@@ -89,7 +81,7 @@ def dev_sweep(router: Router, data: EvalData) -> tuple[str, dict[str, float]]:
 
 
 def evaluate(
-    data: EvalData, routers: list[Router], subject: str | None = None, seed: int = 0, sweep: str = "tau"
+    data: EvalData, routers: list[RoutingPolicy], subject: str | None = None, seed: int = 0, sweep: str = "tau"
 ) -> dict[str, Any]:
     """Fit, score and measure every router; `sweep` traces curves by tolerance tau, willingness-to-pay lambda, or
     'auto': per router, whichever of the two gives the higher AIQ on dev (test never chooses).
@@ -163,7 +155,7 @@ NO_COST_METRICS: dict[str, Any] = {
 
 
 def _cost_metrics(
-    router: Router, scores: np.ndarray, data: EvalData, fit_view: EvalData, sweep: str, singles: dict[str, Any]
+    router: RoutingPolicy, scores: np.ndarray, data: EvalData, fit_view: EvalData, sweep: str, singles: dict[str, Any]
 ) -> dict[str, Any]:
     """The router's cost-quality curve on test and what it says against the best single model."""
     chosen, dev_aiq = dev_sweep(router, fit_view) if sweep == AUTO else (sweep, None)

@@ -4,7 +4,8 @@ Conventions (also printed in every report):
 - A router's choice is scored with the test outcome of the chosen model; models without an outcome for a prompt
   are not offered to any router for that prompt.
 - Cost is the table's cost basis: USD per call, or the blended model price (USD per 1M tokens).
-- Curves: sweeping tolerance tau (or willingness-to-pay lambda) gives (mean cost, mean quality) points. AIQ is the
+- Curves: sweeping tolerance tau (or willingness-to-pay lambda) gives (mean cost, mean quality) points; the choice
+  at each point is the shipped Router's rule (finerouter.routing.rule). AIQ is the
   area under the non-decreasing upper convex hull of a router's points (RouterBench), integrated over the cost
   range [cheapest single model's cost, dearest single model's cost] and divided by that range. Below a router's
   cheapest point its quality counts as 0 (it cannot operate there); beyond its dearest point the hull stays flat.
@@ -19,23 +20,6 @@ import numpy as np
 TAUS = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 LAMBDAS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
 SWEEPS = {"tau": TAUS, "lambda": LAMBDAS}
-
-
-def choose_tolerance(scores: np.ndarray, cost: np.ndarray, tau: float) -> np.ndarray:
-    """Per row, the cheapest model whose score is within tau of the row's best (NaN scores never chosen)."""
-    s = np.where(np.isnan(scores), -np.inf, scores)
-    ok = s >= s.max(axis=1, keepdims=True) - tau - 1e-12
-    c = np.where(ok, np.nan_to_num(cost, nan=np.inf), np.inf)
-    best = c.min(axis=1, keepdims=True)
-    # Among equally cheap candidates, take the highest score.
-    return np.where(ok & (c == best), s, -np.inf).argmax(axis=1)
-
-
-def choose_willingness(scores: np.ndarray, cost: np.ndarray, lam: float) -> np.ndarray:
-    """argmax(score - lambda * cost / max cost) per row: lambda is quality given up per unit of relative cost."""
-    scale = np.nanmax(cost) or 1.0
-    util = np.where(np.isnan(scores), -np.inf, scores - lam * np.nan_to_num(cost, nan=np.inf) / scale)
-    return util.argmax(axis=1)
 
 
 def outcome_of(choice: np.ndarray, quality: np.ndarray, cost: np.ndarray) -> tuple[float, float]:
@@ -93,11 +77,19 @@ def cost_to_reach(points: np.ndarray, target: float) -> float | None:
     return float(x1 + (target - y1) * (x2 - x1) / (y2 - y1))
 
 
+BOOTSTRAP_CELLS = 1 << 22  # resampled indices drawn at once (32 MiB of int64)
+
+
 def paired_bootstrap(a: np.ndarray, b: np.ndarray, n: int = 2000, seed: int = 0) -> dict[str, float]:
     """Mean of a - b over prompts with a 95% percentile interval from a paired bootstrap."""
-    rng = np.random.default_rng(seed)
     diff = np.asarray(a, float) - np.asarray(b, float)
-    idx = rng.integers(0, len(diff), size=(n, len(diff)))
-    means = diff[idx].mean(axis=1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
+    lo, hi = np.percentile(bootstrap_means(diff, n, np.random.default_rng(seed)), [2.5, 97.5])
     return {"mean": float(diff.mean()), "ci_low": float(lo), "ci_high": float(hi)}
+
+
+def bootstrap_means(values: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Means of `n` resamples of `values`, drawn a block of resamples at a time: the same draws, in the same order,
+    as one (n, len(values)) matrix of indices, in bounded memory."""
+    rows = max(1, BOOTSTRAP_CELLS // max(len(values), 1))
+    blocks = [min(rows, n - start) for start in range(0, n, rows)]
+    return np.concatenate([values[rng.integers(0, len(values), size=(m, len(values)))].mean(axis=1) for m in blocks])

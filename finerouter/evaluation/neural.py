@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from finerouter.evaluation.data import EvalData, Split
-from finerouter.evaluation.routers import Router
+from finerouter.evaluation.routers import RoutingPolicy
 
 
 class MLPHead(nn.Module):
@@ -49,7 +49,7 @@ class PerModelHeads(nn.Module):
         return (h * self.w2).sum(-1) + self.b2
 
 
-class NeuralRouter(Router):
+class NeuralRouter(RoutingPolicy):
     def __init__(self, name: str, kind: str, seed: int = 0, epochs: int = 60, lr: float = 1e-3) -> None:
         self.name, self.kind, self.seed, self.epochs, self.lr = name, kind, seed, epochs, lr
 

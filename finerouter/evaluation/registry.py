@@ -1,22 +1,22 @@
-"""Router names for `finerouter eval --routers` and the evaluate stage."""
+"""Routing-policy names for `finerouter eval --routers` and the evaluate stage."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from finerouter.errors import ConfigError
-from finerouter.evaluation.routers import KnnRouter, RandomRouter, Router, Stage1Router
+from finerouter.evaluation.finerouter import BundleRouter
+from finerouter.evaluation.neural import NeuralRouter
+from finerouter.evaluation.routers import KnnRouter, RandomRouter, RoutingPolicy, Stage1Router
 
 BASELINES = ("random", "knn", "mlp", "mf", "ipr")
 NEEDS_STAGE1 = ("finerouter-stage1",)
 NEURAL_LABELS = {"mlp": "mlp", "mf": "matrix-factorisation", "ipr": "ipr-style"}  # name -> the router's label
-NEEDS_BUNDLE = ("finerouter", "finerouter-stage2", "finerouter-general", "finerouter-prior", "finerouter-source-tasks")
+NEEDS_BUNDLE = ("finerouter", "finerouter-stage2", "finerouter-general", "finerouter-prior")
 
 
-def build_routers(names: list[str], run_dir: Path | None, seed: int = 0) -> list[Router]:
-    from finerouter.evaluation.neural import NeuralRouter
-
-    routers: list[Router] = []
+def build_routers(names: list[str], run_dir: Path | None, seed: int = 0) -> list[RoutingPolicy]:
+    routers: list[RoutingPolicy] = []
     for name in names:
         if name == "random":
             routers.append(RandomRouter(seed))
@@ -36,14 +36,9 @@ def build_routers(names: list[str], run_dir: Path | None, seed: int = 0) -> list
     return routers
 
 
-def _bundle_router(name: str, run_dir: Path | None) -> Router:
-    """FineRouter and its ablations read the bundle (and, for source tasks, the trained parts) of a rebuild."""
+def _bundle_router(name: str, run_dir: Path | None) -> RoutingPolicy:
+    """FineRouter and its ablations that switch parts of the bundle off read the bundle of a rebuild (the
+    source-label ablation trains a bundle of its own: finerouter.build.source_tasks, built by the evaluate stage)."""
     if run_dir is None or not (run_dir / "bundle" / "bundle.json").is_file():
         raise ConfigError(f"router {name!r} needs a rebuild's stage-2 bundle (--run DIR with a completed bundle stage)")
-    if name == "finerouter-source-tasks":
-        from finerouter.evaluation.source_tasks import SourceTaskRouter
-
-        return SourceTaskRouter(run_dir)
-    from finerouter.evaluation.finerouter import BundleRouter
-
     return BundleRouter.variant(run_dir / "bundle", name)

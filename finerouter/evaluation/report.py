@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from finerouter.evaluation import metrics
-from finerouter.pipeline.stage import TIMINGS_FILE
+from finerouter.fingerprint import TIMINGS_FILE
 
 
 def write_report(results: dict[str, Any], out: Path, title: str) -> None:

@@ -1,6 +1,7 @@
-"""Routers behind one interface: fit on train (tune on dev), predict per-model quality scores for prompts.
+"""The routing policies the evaluation compares, behind one interface: fit on train (tune on dev), predict
+per-model quality scores for prompts; and the simple baselines.
 
-`fit` receives the data with its test split removed, so no router can see test outcomes while fitting.
+`fit` receives the data with its test split removed, so no policy can see test outcomes while fitting.
 """
 
 from __future__ import annotations
@@ -11,11 +12,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from finerouter.data.artifacts import ASSIGNMENTS, TASKS
+from finerouter.discovery.nearest import majority_smallest, top_k_inner_product
 from finerouter.evaluation.data import EvalData, Split
-from finerouter.evaluation.metrics import choose_tolerance, outcome_of
+from finerouter.evaluation.metrics import outcome_of
+from finerouter.routing.rule import choose_tolerance
 
 
-class Router(ABC):
+class RoutingPolicy(ABC):
+    """What the evaluation compares: FineRouter's bundle, its ablations and the baselines each implement it."""
+
     name: str
 
     @abstractmethod
@@ -27,7 +33,7 @@ class Router(ABC):
         """(n, M) predicted quality of every model for every prompt of `split`."""
 
 
-def dev_quality(router: Router, data: EvalData) -> float:
+def dev_quality(router: RoutingPolicy, data: EvalData) -> float:
     """Mean dev quality when routing to the predicted best model (the tuning objective)."""
     available = np.where(np.isnan(data.dev.quality), np.nan, router.scores(data.dev))
     cost = np.broadcast_to(data.model_cost, data.dev.quality.shape)
@@ -35,7 +41,7 @@ def dev_quality(router: Router, data: EvalData) -> float:
     return outcome_of(choice, np.nan_to_num(data.dev.quality), cost)[0]
 
 
-class RandomRouter(Router):
+class RandomRouter(RoutingPolicy):
     name = "random"
 
     def __init__(self, seed: int = 0) -> None:
@@ -48,7 +54,7 @@ class RandomRouter(Router):
         return np.random.default_rng(self.seed).random((len(split), self.n_models))
 
 
-class KnnRouter(Router):
+class KnnRouter(RoutingPolicy):
     """Mean quality of each model over the k nearest train prompts (cosine over prompt embeddings); k tuned on dev."""
 
     name = "knn"
@@ -75,7 +81,7 @@ class KnnRouter(Router):
             return np.nanmean(self.train.quality[idx], axis=1)
 
 
-class Stage1Router(Router):
+class Stage1Router(RoutingPolicy):
     """FineRouter stage 1 alone: a prompt takes the task most of its nearest train prompts belong to, and is
     routed by that task's prior (median quality per model; the Others prior when the vote says Others)."""
 
@@ -86,8 +92,6 @@ class Stage1Router(Router):
         self.k = k
 
     def fit(self, data: EvalData) -> None:
-        from finerouter.stages.artifacts import ASSIGNMENTS, TASKS
-
         assigned = pd.read_parquet(self.run_dir / ASSIGNMENTS).set_index("prompt_id")["task_id"]
         self.train_tasks = assigned.reindex(data.train.prompts["prompt_id"]).to_numpy()
         if np.isnan(self.train_tasks.astype(float)).any():
@@ -98,10 +102,7 @@ class Stage1Router(Router):
         self.train_emb = data.train.emb
 
     def assign(self, split: Split) -> np.ndarray:
-        sims = split.emb @ self.train_emb.T
-        nearest = np.argsort(-sims, axis=1, kind="stable")[:, : self.k]
-        votes = self.train_tasks[nearest].astype(int)
-        return np.array([np.bincount(v - v.min()).argmax() + v.min() for v in votes])
+        return majority_smallest(self.train_tasks[top_k_inner_product(split.emb, self.train_emb, self.k)].astype(int))
 
     def scores(self, split: Split) -> np.ndarray:
         row = pd.Series(np.arange(len(self.task_ids)), index=self.task_ids)

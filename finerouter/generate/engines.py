@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from finerouter.batch import BatchStage, Resources, map_stage
 from finerouter.describe.openai_client import ChatClient, read_api_key
+from finerouter.describe.vllm_backend import run_engine
 from finerouter.errors import FineRouterError
 from finerouter.generate.config import CandidateModel, OpenAIEngine, VLLMEngine
-from finerouter.pipeline.batch import BatchStage, Resources
 
 log = logging.getLogger("finerouter.generate")
 ENGINE_COLUMNS = ["key", "response", "error", "input_tokens", "output_tokens", "attempts"]
@@ -64,8 +65,6 @@ class OpenAIGenerate(BatchStage):
 def run_openai(pending: pd.DataFrame, model: CandidateModel) -> pd.DataFrame:
     import ray.data
 
-    from finerouter.pipeline.batch import map_stage
-
     engine = model.engine
     assert isinstance(engine, OpenAIEngine)
     key = read_api_key(engine, where(model))
@@ -83,7 +82,6 @@ def run_openai(pending: pd.DataFrame, model: CandidateModel) -> pd.DataFrame:
 
 def run_vllm(pending: pd.DataFrame, model: CandidateModel, retries: int) -> pd.DataFrame:
     """One engine pass, then up to `retries` passes over the rows it failed."""
-    from finerouter.describe.vllm_backend import run_engine
 
     engine = model.engine
     assert isinstance(engine, VLLMEngine)

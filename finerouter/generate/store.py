@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from finerouter.fingerprint import fingerprint_value
 from finerouter.generate.config import CandidateModel
-from finerouter.pipeline.fingerprint import fingerprint_value
 
 RESPONSE_COLUMNS = [
     "prompt_id", "model", "request_hash", "status", "response", "error",

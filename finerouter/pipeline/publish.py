@@ -5,8 +5,9 @@
 directory. Readers (the Serve app) load `<root>/<LATEST>`; the copy is renamed into place and LATEST replaced
 atomically, so a reader never sees half a bundle.
 
-The rebuild's `publish` stage (finerouter/stages/publish.py) calls `publish(run_dir / "bundle", root, run)` and,
-with `publish.serve_app`, swaps the bundle into the running Serve app, which `check_serve_app` checks first.
+The rebuild's last stage, `publish` (finerouter/stages/publish.py), calls `publish(run_dir / "bundle", root, run)`
+and, with `publish.serve_app`, has the job swap the bundle into the running Serve app (jobs/rebuild.py passes the
+swap in), which `check_serve_app` checks when the rebuild starts and again before the swap.
 """
 
 from __future__ import annotations
@@ -17,10 +18,32 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field, model_validator
+
+from finerouter.config_model import ConfigModel
 from finerouter.errors import ConfigError, FineRouterError, ResourceShortfallError
 from finerouter.pipeline.stage import MARKER_FILE, read_marker
 
 LATEST = "LATEST"
+
+
+class PublishConfig(ConfigModel):
+    root: Path | None = Field(
+        None,
+        description="publish the bundle to <root>/<run>-<hash>/ and point <root>/LATEST at it (a directory every "
+        "reader can see, e.g. the cluster's shared storage); None: do not publish",
+    )
+    serve_app: str | None = Field(
+        None,
+        description="name of a running Ray Serve application of serve_app (deployed with `serve deploy` or "
+        "`finerouter serve`) to switch to the published bundle in place; None: leave Serve alone",
+    )
+
+    @model_validator(mode="after")
+    def _serve_needs_root(self) -> PublishConfig:
+        if self.serve_app is not None and self.root is None:
+            raise ValueError("publish.serve_app needs publish.root: Serve loads the bundle from its published copy")
+        return self
 
 
 def bundle_version(stage_dir: Path, run: str) -> str:

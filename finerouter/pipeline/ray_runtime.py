@@ -7,10 +7,8 @@ import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from finerouter.config import FaultToleranceConfig, RayConfig
+from finerouter.ray_config import RayConfig
 
 log = logging.getLogger("finerouter.ray")
 
@@ -87,20 +85,3 @@ def warn_if_artifacts_are_ephemeral(artifacts_dir: Path) -> None:
             str(artifacts_dir),
             artifacts_dir.resolve(),
         )
-
-
-def train_run_config(ft: FaultToleranceConfig, storage_path: Path, name: str) -> Any:
-    """Ray Train RunConfig with the configured worker-group restarts and kept checkpoints.
-
-    `storage_path` must be visible to every node (the shared artifacts directory on a cluster). Ray Train restores
-    a run with the same `name` and `storage_path` from its latest checkpoint, so a rebuild whose driver died
-    resumes training where it stopped; the training loop reads `ray.train.get_checkpoint()` to continue.
-    """
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig
-
-    return RunConfig(
-        name=name,
-        storage_path=str(storage_path.resolve()),
-        failure_config=FailureConfig(max_failures=ft.train_max_failures),
-        checkpoint_config=CheckpointConfig(num_to_keep=ft.train_checkpoints_to_keep),
-    )

@@ -14,16 +14,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from finerouter.errors import FineRouterError
-from finerouter.pipeline.fingerprint import fingerprint_outputs, fingerprint_tree, fingerprint_value
+from finerouter.fingerprint import fingerprint_outputs
+from finerouter.pipeline.config import PipelineConfig
 from finerouter.pipeline.progress import format_seconds, report_metric
 from finerouter.pipeline.rebuild_preflight import preflight_rebuild, preflight_stage
-from finerouter.pipeline.stage import MARKER_FILE, Stage, StageContext, read_marker
-
-if TYPE_CHECKING:
-    from finerouter.config import RebuildConfig
+from finerouter.pipeline.stage import MARKER_FILE, Stage, StageContext, read_marker, stage_key
 
 log = logging.getLogger("finerouter.rebuild")
 
@@ -62,28 +60,7 @@ ROW_KEYS: tuple[tuple[str, ...], ...] = (
 )
 
 
-def stage_key(stage: Stage, config: RebuildConfig, run_dir: Path) -> str:
-    upstream = {}
-    for dep in stage.inputs:
-        marker = read_marker(run_dir / dep)
-        if marker is None:
-            raise RuntimeError(f"stage {stage.name!r} needs {dep!r}, which has not completed")
-        upstream[dep] = marker["output_fingerprint"]
-    external = {
-        str(p): fingerprint_tree(p, content=False) if p.exists() else "missing" for p in stage.external_inputs(config)
-    }
-    return fingerprint_value(
-        {
-            "stage": stage.name,
-            "version": stage.version,
-            "config": stage.config_key(config),
-            "inputs": upstream,
-            "external": external,
-        }
-    )
-
-
-def run_stages(config: RebuildConfig, stages: list[Stage], force: frozenset[str] = frozenset()) -> list[StageOutcome]:
+def run_stages(config: PipelineConfig, stages: list[Stage], force: frozenset[str] = frozenset()) -> list[StageOutcome]:
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(run_dir):
@@ -113,7 +90,7 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _run_locked(config: RebuildConfig, stages: list[Stage], force: frozenset[str]) -> list[StageOutcome]:
+def _run_locked(config: PipelineConfig, stages: list[Stage], force: frozenset[str]) -> list[StageOutcome]:
     run_dir = config.run_dir
     remove_stale_scratch(run_dir)
     preflight_rebuild(config, stages, force)  # seconds, not a silent wait: every Ray stage still to run fits
@@ -176,7 +153,7 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _run_one(stage: Stage, config: RebuildConfig, run_dir: Path, out_dir: Path, key: str) -> StageOutcome:
+def _run_one(stage: Stage, config: PipelineConfig, run_dir: Path, out_dir: Path, key: str) -> StageOutcome:
     # Work in a scratch directory and swap it in at the end, so a crash never leaves half an output.
     scratch = run_dir / f".{stage.name}{SCRATCH_INFIX}{os.getpid()}"
     shutil.rmtree(scratch, ignore_errors=True)
@@ -203,7 +180,7 @@ def _run_one(stage: Stage, config: RebuildConfig, run_dir: Path, out_dir: Path, 
 
 
 def write_summary(
-    config: RebuildConfig, outcomes: list[StageOutcome], seconds: float = 0.0, status: str = "succeeded"
+    config: PipelineConfig, outcomes: list[StageOutcome], seconds: float = 0.0, status: str = "succeeded"
 ) -> Path:
     """summary.json: status, per-stage time and rows, and where the reports (and the router bundle) are."""
     run_dir = config.run_dir

@@ -12,16 +12,16 @@ import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
-if TYPE_CHECKING:
-    from finerouter.config import RebuildConfig
+from finerouter.cluster import Demand
+from finerouter.fingerprint import fingerprint_tree, fingerprint_value
+from finerouter.pipeline.config import PipelineConfig
+
+# The configuration a pipeline's stages read: PipelineConfig or an extension of it (the rebuild's RebuildConfig).
+ConfigT = TypeVar("ConfigT", bound=PipelineConfig)
 
 MARKER_FILE = "_COMPLETE.json"
-# Top-level files of a stage's output named `_*` record how the output was made (the completion marker, timings),
-# not what it is: the output fingerprint leaves them out, so identical runs give identical fingerprints.
-RECORD_PREFIX = "_"
-TIMINGS_FILE = "_timings.json"
 
 
 def read_marker(stage_dir: Path) -> dict[str, Any] | None:
@@ -36,8 +36,8 @@ def read_marker(stage_dir: Path) -> dict[str, Any] | None:
 
 
 @dataclass
-class StageContext:
-    config: RebuildConfig
+class StageContext(Generic[ConfigT]):
+    config: ConfigT
     run_dir: Path
     out_dir: Path
     log: logging.Logger
@@ -54,7 +54,7 @@ class StageContext:
         return marker.get("stats", {})
 
 
-class Stage(ABC):
+class Stage(ABC, Generic[ConfigT]):
     name: ClassVar[str]
     inputs: ClassVar[tuple[str, ...]] = ()
     needs_ray: ClassVar[bool] = False
@@ -65,17 +65,45 @@ class Stage(ABC):
     recorded_fields: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     @abstractmethod
-    def config_key(self, config: RebuildConfig) -> Any:
+    def config_key(self, config: ConfigT) -> Any:
         """The configuration values this stage's output depends on (and nothing else)."""
 
-    def external_inputs(self, config: RebuildConfig) -> list[Path]:
+    def external_inputs(self, config: ConfigT) -> list[Path]:
         """Files or directories outside the artifacts that the stage reads."""
         return []
 
-    def preflight(self, config: RebuildConfig) -> None:  # noqa: B027 - optional hook
+    def demands(self, config: ConfigT) -> list[Demand]:
+        """What the stage asks Ray for when it runs under `config` (a worker group, an actor pool), checked against
+        the cluster when the rebuild starts and again just before the stage; none by default."""
+        return []
+
+    def preflight(self, config: ConfigT) -> None:
         """Checks the rebuild runs when it starts, if this stage will run and needs Ray (Ray is connected): a
         problem found here fails the rebuild in seconds instead of after the stages before this one."""
 
     @abstractmethod
-    def run(self, ctx: StageContext) -> dict[str, Any]:
+    def run(self, ctx: StageContext[ConfigT]) -> dict[str, Any]:
         """Do the work, write outputs under ctx.out_dir, return JSON-able stats for the summary."""
+
+
+def stage_key(stage: Stage[ConfigT], config: ConfigT, run_dir: Path) -> str:
+    """What decides whether `stage` must rerun: its name, code version, configuration, inputs' and external files'
+    fingerprints."""
+    upstream = {}
+    for dep in stage.inputs:
+        marker = read_marker(run_dir / dep)
+        if marker is None:
+            raise RuntimeError(f"stage {stage.name!r} needs {dep!r}, which has not completed")
+        upstream[dep] = marker["output_fingerprint"]
+    external = {
+        str(p): fingerprint_tree(p, content=False) if p.exists() else "missing" for p in stage.external_inputs(config)
+    }
+    return fingerprint_value(
+        {
+            "stage": stage.name,
+            "version": stage.version,
+            "config": stage.config_key(config),
+            "inputs": upstream,
+            "external": external,
+        }
+    )

@@ -18,11 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from finerouter.embed.encoder import encode
+from finerouter.embed.onnx_encoder import require_onnxruntime
+from finerouter.embed.options import check_encoder_options
 from finerouter.errors import DataError, InvalidRequestError
-from finerouter.routing.bundle import BundleParts, estimator_members, read_bundle
+from finerouter.routing import rule
+from finerouter.routing.bundle import BundleParts, EncoderReference, read_bundle
 from finerouter.routing.decision import RouteDecision
-from finerouter.stage2.models import NO_TASK, EstimatorEnsemble, TaskClassifier, member_tensors
-from finerouter.stage2.training import build_estimator
+from finerouter.stage2.models import NO_TASK, EstimatorEnsemble, MoEQualityEstimator, TaskClassifier
 
 
 @dataclass
@@ -52,6 +55,10 @@ def _normalised(values: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np
 
 
 SCORE_SCALES = ("quality", "minmax")
+WILLINGNESS_OR_TOLERANCE = (
+    "give tolerance or willingness, not both: they are alternative cost settings (the cheapest model within a "
+    "tolerance of the best score, or the best score net of willingness x relative cost)"
+)
 
 
 def fuse(
@@ -86,14 +93,13 @@ def check_unicode(text: str, where: str) -> None:
         ) from None
 
 
-def _encoder_name(encoder: dict[str, Any], carried: dict[str, Path]) -> str:
+def _encoder_name(encoder: EncoderReference, carried: dict[str, Path]) -> str:
     """What `encode` loads: the embed stage's encoder by name, or the fine-tuned copy inside the bundle."""
-    mode = encoder.get("mode", "frozen")
-    if mode == "frozen":
-        return str(encoder["name"])
-    if mode == "finetune" and encoder.get("name") in carried:
-        return str(carried[encoder["name"]].resolve())
-    raise DataError(f"bundle encoder {encoder!r}: valid modes are frozen and finetune (with the encoder directory)")
+    if encoder.mode == "frozen":
+        return encoder.name
+    if encoder.name in carried:
+        return str(carried[encoder.name].resolve())
+    raise DataError(f"bundle encoder {encoder.name!r} is fine-tuned, but the bundle has no {encoder.name}/ directory")
 
 
 class Router:
@@ -103,46 +109,34 @@ class Router:
     the valid combinations are in finerouter.embed.encoder.RUNTIME_DTYPES."""
 
     def __init__(self, parts: BundleParts, encoder_dtype: str = "float32", encoder_runtime: str = "torch") -> None:
-        from finerouter.embed.encoder import check_encoder_options
-
         check_encoder_options(encoder_dtype, encoder_runtime)
         if encoder_runtime == "onnxruntime":
-            from finerouter.embed.onnx_encoder import require_onnxruntime
-
             require_onnxruntime()  # fail at load, not at the first request
         self.encoder_dtype = encoder_dtype
         self.encoder_runtime = encoder_runtime
-        meta, tensors = parts.meta, parts.tensors
-        self.encoder_name = _encoder_name(meta.get("encoder", {}), parts.extra_files)
+        meta = parts.meta
+        self.encoder_name = _encoder_name(meta.encoder, parts.extra_files)
         self.meta = meta
-        self.version: str = meta["version"]
-        self.models: list[str] = list(meta["models"])
-        self.model_cost: dict[str, float] = {m: meta["model_cost"][m] for m in self.models}
-        self.cost_unit: str = meta["cost_unit"]
-        self.alpha: float = float(meta["alpha"])
-        self.use_task_heads: bool = bool(meta.get("task_heads", True))  # bundles before the choice used them
-        self.score_scale: str = meta.get("score_scale", "minmax")  # bundles before the option were min-max
-        if self.score_scale not in SCORE_SCALES:
-            raise DataError(f"bundle score_scale {self.score_scale!r}: valid: {', '.join(SCORE_SCALES)}")
-        self.tolerance: float = float(meta["tolerance"])
-        self.threshold: float = float(meta["threshold"])
-        self.task_ids = np.asarray(meta["task_ids"], dtype=np.int64)
+        self.version: str = meta.version
+        self.models: list[str] = list(meta.models)
+        self.model_cost: dict[str, float | None] = {m: meta.model_cost[m] for m in self.models}
+        self.cost_unit: str = meta.cost_unit
+        self.alpha: float = meta.alpha
+        self.use_task_heads: bool = meta.task_heads
+        self.score_scale: str = meta.score_scale
+        self.tolerance: float = meta.tolerance
+        self.routing_threshold: float = meta.routing_threshold
+        self.task_ids = np.asarray(meta.task_ids, dtype=np.int64)
         self.tasks = parts.tasks
         self._task_rows = {int(t): i for i, t in enumerate(parts.tasks["task_id"])}
-        self.classifier = TaskClassifier(tensors["classifier.u"], input_dim=tensors["classifier.W"].shape[0])
-        self.classifier.load_state_dict({k[11:]: v for k, v in tensors.items() if k.startswith("classifier.")})
-        dims = meta["estimator"]
-        members = []
-        for member in range(estimator_members(dims)):
-            weights = member_tensors(tensors, member)
-            if not weights:
-                raise DataError(f"bundle {self.version}: estimator member {member} has no weights")
-            members.append(build_estimator(dims, weights["slot_table"]))
-            members[-1].load_state_dict(weights)
-        self.estimator = EstimatorEnsemble(members)
+        self.classifier = TaskClassifier.from_state_dict(parts.classifier_state())
+        dims = meta.estimator.model_dump()
+        self.estimator = EstimatorEnsemble(
+            [MoEQualityEstimator.from_state_dict(dims, state) for state in parts.member_states()]
+        )
         self.classifier.eval()
         self.estimator.eval()
-        self.priors = tensors["priors"].numpy().astype(np.float64)
+        self.priors = parts.tensors["priors"].numpy().astype(np.float64)
         self._cost = np.array([np.nan if c is None else c for c in self.model_cost.values()], dtype=np.float64)
 
     @classmethod
@@ -151,20 +145,18 @@ class Router:
 
     # -- scoring -------------------------------------------------------------------------------------------------
     def embed(self, prompts: Sequence[str]) -> np.ndarray:
-        from finerouter.embed.encoder import encode
-
         return encode(list(prompts), self.encoder_name, dtype=self.encoder_dtype, runtime=self.encoder_runtime)
 
     @property
     def finetuned_encoder(self) -> bool:
         """Whether the bundle carries its own fine-tuned encoder (the embed stage's embeddings do not fit it)."""
-        return self.meta.get("encoder", {}).get("mode") == "finetune"
+        return self.meta.encoder.mode == "finetune"
 
     @torch.no_grad()
     def analyse(self, emb: np.ndarray, *, use_task_heads: bool | None = None) -> Analysis:
         """Task, confidence, stage-2 estimate and stage-1 prior; `use_task_heads` None = the bundle's choice."""
         x = torch.as_tensor(np.asarray(emb, dtype=np.float32))
-        task, conf = self.classifier.assign(x, self.threshold)
+        task, conf = self.classifier.assign(x, self.routing_threshold)
         heads = self.use_task_heads if use_task_heads is None else use_task_heads
         estimate, _ = self.estimator(x, task if heads else None)
         prior = self.priors[task_rows(task.numpy(), len(self.priors) - 1)]
@@ -202,17 +194,11 @@ class Router:
 
     def choose(self, fused: np.ndarray, tolerance: float) -> np.ndarray:
         """Per row, the cheapest model within `tolerance` of the best fused score (higher score among equal costs)."""
-        s = np.where(np.isnan(fused), -np.inf, fused)
-        ok = s >= s.max(axis=1, keepdims=True) - tolerance - 1e-12
-        cost = np.where(ok, np.nan_to_num(self._cost, nan=np.inf), np.inf)
-        cheapest = cost.min(axis=1, keepdims=True)
-        return np.where(ok & (cost == cheapest), s, -np.inf).argmax(axis=1)
+        return rule.choose_tolerance(fused, self._cost, tolerance)
 
     def choose_willingness(self, fused: np.ndarray, willingness: float) -> np.ndarray:
         """Per row, argmax(score - willingness * cost / dearest cost): quality given up per unit of relative cost."""
-        cost = np.nan_to_num(self._cost, nan=np.inf)
-        scale = float(np.nanmax(self._cost)) or 1.0
-        return np.where(np.isnan(fused), -np.inf, fused - willingness * cost / scale).argmax(axis=1)
+        return rule.choose_willingness(fused, self._cost, willingness)
 
     def route(
         self, prompts: Sequence[str], *, tolerance: float | None = None, max_cost: float | None = None,
@@ -242,7 +228,7 @@ class Router:
             if not np.isfinite(willingness) or willingness < 0:
                 raise InvalidRequestError(f"willingness must be a number >= 0, got {willingness}")
             if tolerance is not None:
-                raise InvalidRequestError("give tolerance or willingness, not both")
+                raise InvalidRequestError(WILLINGNESS_OR_TOLERANCE)
         if max_cost is not None and not np.isfinite(max_cost):
             raise InvalidRequestError(f"max_cost must be a finite number, got {max_cost}")
         allowed = self.allowed_models(models, max_cost)

@@ -64,12 +64,6 @@ class EstimatorSettings(_Strict):
     min_task_prompts: int = Field(
         5, ge=1, description="a task trains heads only if the classifier assigns it this many train prompts"
     )
-    members: int = Field(
-        1, ge=1, le=32,
-        description="independently seeded estimators trained one after another and averaged (a deep ensemble); 1 is "
-        "the paper's single estimator. 5 raised dev AIQ on LLMRouter and MMLU-Pro and halved LLMRouter's seed spread, "
-        "but not test AIQ, and lowered test quality at tau 0 on both (docs/results.md). The classifier stays one",
-    )  # fmt: skip
 
 
 class FinetuneSettings(_Strict):
@@ -118,23 +112,19 @@ class Stage2Config(_Strict):
     alpha_objective: Literal["aiq", "quality"] = Field(
         "aiq",
         description="what alpha 'auto' maximises on dev: AIQ of the willingness (lambda) curve, a whole cost-quality "
-        "curve, or quality at tolerance 0, one point of it (held out on dev, aiq chose better alphas on LLMRouter and "
-        "MMLU-Pro: benchmarks/alpha_rule_cv.py, docs/results.md)",
+        "curve, or quality at tolerance 0, one point of it",
     )
     task_heads: bool | Literal["auto"] = Field(
         "auto",
         description="route with the task heads (true, the paper), the general heads only (false), or 'auto': whichever "
-        "has the better dev objective, chosen together with alpha (ties go to the general heads). On LLMRouter's "
-        "development folds the task heads lowered quality and dev chose the general heads in every fold "
-        "(benchmarks/component_rule_cv.py, docs/results.md)",
+        "has the better dev objective, chosen together with alpha (ties go to the general heads)",
     )
     score_scale: Literal["quality", "minmax"] = Field(
         "quality",
         description="scale of the fused scores that tolerance and willingness compare: 'minmax', the paper's [0, 1] "
         "per prompt, or 'quality', the same fusion mapped back per prompt onto the estimate's and prior's own scale "
         "(quality units, the estimate itself at alpha 1). The best model is the same either way; 'quality' keeps "
-        "how far apart the models' predicted qualities are, and gave higher dev-fold AIQ on LLMRouter "
-        "(docs/results.md)",
+        "how far apart the models' predicted qualities are",
     )
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     estimator: EstimatorSettings = Field(default_factory=EstimatorSettings)

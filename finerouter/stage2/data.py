@@ -1,15 +1,47 @@
-"""Stage 2's inputs from a rebuild's artifacts: the discovered tasks, train labels, dev labels, the classifier."""
+"""What stage 2 trains on: the train and dev prompts (embeddings, per-model quality), the discovered tasks, the
+task labels; and the label, prior and threshold rules. The rebuild's stages build these from its artifacts."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from finerouter.data.artifacts import embeddings_of
+from finerouter.data.table import RoutingTable
 from finerouter.discovery.discover import OTHERS
-from finerouter.evaluation.data import EvalData
+from finerouter.discovery.nearest import majority_nearest, top_k_inner_product
+
+
+@dataclass
+class TrainingSplit:
+    prompt_ids: np.ndarray  # (n,)
+    emb: np.ndarray  # (n, d) prompt embeddings
+    quality: np.ndarray  # (n, M), NaN = no outcome
+
+    def __len__(self) -> int:
+        return len(self.prompt_ids)
+
+
+@dataclass
+class TrainingData:
+    """The train and dev prompts of a routing table with their embeddings; stage 2 never sees test."""
+
+    models: list[str]
+    train: TrainingSplit
+    dev: TrainingSplit
+
+
+def training_data(table: RoutingTable, embeddings: np.ndarray, prompt_ids: np.ndarray) -> TrainingData:
+    """`embeddings[i]` belongs to `prompt_ids[i]`; every train and dev prompt of the table must have one."""
+
+    def split(name: str) -> TrainingSplit:
+        part = table.split(name)
+        ids = part.prompts["prompt_id"]
+        return TrainingSplit(ids.to_numpy(), embeddings_of(embeddings, prompt_ids, ids, name), part.quality_matrix())
+
+    return TrainingData(table.model_names, split("train"), split("dev"))
 
 
 @dataclass
@@ -100,36 +132,10 @@ def _prior_row(values, n_models: int) -> np.ndarray:
     return np.nan_to_num(row, nan=0.0)
 
 
-def load_task_set(run_dir: Path, data: EvalData, task_embeddings: str | None = None) -> TaskSet:
-    """The tasks stage's tasks, their vectors from the tasks stage (or from `task_embeddings`, relative to the run)."""
-    from finerouter.stages.artifacts import TASK_EMB, TASKS
-
-    vectors = np.load(run_dir / (task_embeddings or TASK_EMB))
-    return load_tasks(pd.read_parquet(run_dir / TASKS), vectors, data.models, data.train.quality)
-
-
-def train_labels(run_dir: Path, data: EvalData, tasks: TaskSet) -> np.ndarray:
-    """Discovered task index of every train prompt (-1 = Others), in data.train order."""
-    from finerouter.stages.artifacts import ASSIGNMENTS
-
-    assigned = pd.read_parquet(run_dir / ASSIGNMENTS).set_index("prompt_id")["task_id"]
-    ids = assigned.reindex(data.train.prompts["prompt_id"])
-    if ids.isna().any():
-        raise ValueError(f"{int(ids.isna().sum())} train prompts have no stage-1 assignment; rerun the tasks stage")
-    return tasks.index_of(ids.to_numpy(dtype=np.int64))
-
-
 def propagate_labels(train_emb: np.ndarray, labels: np.ndarray, emb: np.ndarray, k: int) -> np.ndarray:
     """Majority label of the k nearest train prompts (cosine), ties to the nearest: dev has no discovered labels."""
-    sims = emb @ train_emb.T
-    nearest = np.argsort(-sims, axis=1, kind="stable")[:, : min(k, len(train_emb))]
-    votes = labels[nearest]
-    out = np.empty(len(emb), dtype=np.int64)
-    for i, row in enumerate(votes):
-        values, counts = np.unique(row, return_counts=True)
-        winners = set(values[counts == counts.max()])
-        out[i] = next(v for v in row if v in winners)  # the nearest neighbour among the tied labels
-    return out
+    votes = labels[top_k_inner_product(emb, train_emb, k)]
+    return majority_nearest(votes).astype(np.int64)
 
 
 def tune_threshold(probs: np.ndarray, labels: np.ndarray, thresholds: list[float]) -> tuple[float, dict[str, float]]:
@@ -143,32 +149,3 @@ def tune_threshold(probs: np.ndarray, labels: np.ndarray, thresholds: list[float
             best_t, best = t, {"accuracy": acc, "no_task_rate": float((pred == -1).mean())}
     assert best is not None
     return best_t, best
-
-
-FINETUNE_DIR = "finetune_encoder"
-ENCODER_META = f"{FINETUNE_DIR}/encoder.json"
-FINETUNED_ENCODER = f"{FINETUNE_DIR}/encoder"
-FINETUNED_PROMPT_EMB = f"{FINETUNE_DIR}/prompt_embeddings.npy"
-FINETUNED_PROMPT_IDS = f"{FINETUNE_DIR}/prompt_ids.parquet"
-FINETUNED_TASK_EMB = f"{FINETUNE_DIR}/task_embeddings.npy"
-
-
-def stage2_encoder(run_dir: Path) -> dict:
-    """What stage 2 embeds with: {'mode': 'frozen', ...} (the embed stage's encoder) or {'mode': 'finetune', ...}
-    (the finetune_encoder stage's copy); frozen for a run made before that stage existed."""
-    import json
-
-    path = run_dir / ENCODER_META
-    return json.loads(path.read_text()) if path.is_file() else {"mode": "frozen"}
-
-
-def load_stage2_run(run_dir: Path) -> tuple[EvalData, TaskSet]:
-    """The splits and tasks as stage 2 sees them: prompt and task-summary embeddings from the fine-tuned encoder
-    when `stage2.encoder: finetune`, else the embed and tasks stages' own."""
-    from finerouter.evaluation.data import load_run
-
-    if stage2_encoder(run_dir)["mode"] != "finetune":
-        data = load_run(run_dir)
-        return data, load_task_set(run_dir, data)
-    data = load_run(run_dir, FINETUNED_PROMPT_EMB, FINETUNED_PROMPT_IDS)
-    return data, load_task_set(run_dir, data, FINETUNED_TASK_EMB)

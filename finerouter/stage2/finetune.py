@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from finerouter.embed.encoder import local_model_dir
 from finerouter.stage2.models import MoEQualityEstimator
 from finerouter.stage2.training import masked_mse, new_state, run_phase
 
@@ -96,8 +97,6 @@ def train_encoder(data: dict[str, Any], settings: dict[str, Any], session: Any, 
     the train prompts, texts_dev and quality_dev. settings: the finetune settings plus `head` (the estimator's
     adapter_dim, model_dim, hidden, dropout). Returns the run state; state['model'] holds `encoder.*` weights."""
     from transformers import AutoModel, AutoTokenizer
-
-    from finerouter.embed.encoder import local_model_dir
 
     torch.manual_seed(seed)
     device = session.device

@@ -6,6 +6,9 @@ prompts of many tasks is a few batched matmuls, never a Python loop over modules
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -25,6 +28,13 @@ class TaskClassifier(nn.Module):
         self.W = nn.Parameter(eye * scale)
         self.u = nn.Parameter(vectors.clone())
         self.b = nn.Parameter(torch.full((n_tasks,), -scale / 2))
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, torch.Tensor]) -> TaskClassifier:
+        """A trained classifier from its weights (W, u, b): the shapes come from the tensors."""
+        model = cls(state["u"], input_dim=state["W"].shape[0])
+        model.load_state_dict(state)
+        return model
 
     @property
     def n_tasks(self) -> int:
@@ -96,6 +106,22 @@ class MoEQualityEstimator(nn.Module):
             "input_dim": input_dim, "n_models": n_models, "adapter_dim": adapter_dim, "model_dim": model_dim,
             "hidden": hidden, "dropout": dropout,
         }  # fmt: skip
+
+    @classmethod
+    def from_dims(cls, dims: Mapping[str, Any], slot_table: np.ndarray | torch.Tensor) -> MoEQualityEstimator:
+        """An untrained estimator of the sizes `dims` records (input_dim, n_models, adapter_dim, model_dim, hidden,
+        dropout: a bundle's `estimator` entry)."""
+        return cls(
+            dims["input_dim"], dims["n_models"], np.asarray(slot_table), dims["adapter_dim"], dims["model_dim"],
+            dims["hidden"], dims["dropout"],
+        )  # fmt: skip
+
+    @classmethod
+    def from_state_dict(cls, dims: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> MoEQualityEstimator:
+        """A trained estimator from its sizes and weights (the slot table is one of them)."""
+        model = cls.from_dims(dims, state["slot_table"])
+        model.load_state_dict(state)
+        return model
 
     @property
     def n_models(self) -> int:

@@ -13,17 +13,15 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from finerouter.ray_config import FaultToleranceConfig
 from finerouter.stage2.config import ScalingSettings
 from finerouter.stage2.finetune import train_encoder
 from finerouter.stage2.session import LocalSession, RayTrainSession, load_checkpoint_state
 from finerouter.stage2.training import train_classifier, train_estimator, train_estimators
-
-if TYPE_CHECKING:
-    from finerouter.config import FaultToleranceConfig
 
 LOOPS = {
     "classifier": train_classifier, "estimator": train_estimator, "estimators": train_estimators,
@@ -78,6 +76,23 @@ def train_poll_interval(seconds: float | None) -> Iterator[None]:
             os.environ[POLL_ENV] = before
 
 
+def train_run_config(ft: FaultToleranceConfig, storage_path: Path, name: str) -> Any:
+    """Ray Train RunConfig with the configured worker-group restarts and kept checkpoints.
+
+    `storage_path` must be visible to every node (the shared artifacts directory on a cluster). Ray Train restores
+    a run with the same `name` and `storage_path` from its latest checkpoint, so a rebuild whose driver died
+    resumes training where it stopped; the training loop reads `ray.train.get_checkpoint()` to continue.
+    """
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig
+
+    return RunConfig(
+        name=name,
+        storage_path=str(storage_path.resolve()),
+        failure_config=FailureConfig(max_failures=ft.train_max_failures),
+        checkpoint_config=CheckpointConfig(num_to_keep=ft.train_checkpoints_to_keep),
+    )
+
+
 def train_on_ray(
     kind: str, data: dict[str, np.ndarray], settings: dict[str, Any], *, seed: int, scaling: ScalingSettings,
     storage_path: Path, name: str, fault_tolerance: FaultToleranceConfig | None = None, keep_storage: bool = False,
@@ -87,9 +102,6 @@ def train_on_ray(
     import ray
     from ray.train import ScalingConfig
     from ray.train.torch import TorchTrainer
-
-    from finerouter.config import FaultToleranceConfig
-    from finerouter.pipeline.ray_runtime import train_run_config
 
     if kind not in LOOPS:
         raise ValueError(f"unknown training {kind!r}; valid: {', '.join(LOOPS)}")

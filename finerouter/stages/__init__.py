@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from finerouter.config import RebuildConfig
 from finerouter.pipeline.stage import Stage
 from finerouter.stages.describe import DescribeStage
 from finerouter.stages.discovery import CommunitiesStage, GraphStage, KnnStage, PreferencesStage
@@ -12,16 +11,14 @@ from finerouter.stages.evaluate import EvaluateStage
 from finerouter.stages.finetune import FinetuneEncoderStage
 from finerouter.stages.generate import GenerateStage, ScoreStage
 from finerouter.stages.ingest import ImportStage
-from finerouter.stages.publish import PublishStage
+from finerouter.stages.publish import BundleSwap, PublishStage
 from finerouter.stages.stage2 import BundleStage, TrainClassifierStage, TrainRouterStage
 from finerouter.stages.stats import StatsStage
 from finerouter.stages.tasks import TaskReportStage, TasksStage
 
-if TYPE_CHECKING:
-    from finerouter.config import RebuildConfig
 
-
-def default_stages(config: RebuildConfig | None = None) -> list[Stage]:
+def default_stages(config: RebuildConfig | None = None, swap_bundle: BundleSwap | None = None) -> list[Stage]:
+    """The rebuild's stages; `swap_bundle` points a running Serve app at the published bundle (publish.serve_app)."""
     return [
         GenerateStage(config),
         ScoreStage(),
@@ -40,7 +37,7 @@ def default_stages(config: RebuildConfig | None = None) -> list[Stage]:
         TrainRouterStage(),
         BundleStage(),
         EvaluateStage(),
-        PublishStage(config),
+        PublishStage(config, swap_bundle),
     ]
 
 

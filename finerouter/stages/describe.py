@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from finerouter.cluster import Demand
+from finerouter.config import RebuildConfig
+from finerouter.data.artifacts import DESCRIPTIONS, train_table
+from finerouter.describe.backends import describe
 from finerouter.pipeline.stage import Stage, StageContext
-from finerouter.stages.artifacts import DESCRIPTIONS, train_table
-
-if TYPE_CHECKING:
-    from finerouter.config import RebuildConfig
+from finerouter.stages.demands import http_demand, vllm_demand
 
 
 class DescribeStage(Stage):
@@ -22,9 +23,15 @@ class DescribeStage(Stage):
     def config_key(self, config: RebuildConfig) -> Any:
         return config.describe
 
-    def run(self, ctx: StageContext) -> dict[str, Any]:
-        from finerouter.describe.backends import describe
+    def demands(self, config: RebuildConfig) -> list[Demand]:
+        backend = config.describe.backend
+        if backend == "openai":
+            return [http_demand(self.name)]
+        if backend == "vllm":
+            return [vllm_demand(self.name, config.describe.vllm, "describe.vllm")]
+        return []
 
+    def run(self, ctx: StageContext) -> dict[str, Any]:
         prompts = train_table(ctx.run_dir).prompts[["prompt_id", "prompt"]]
         described = describe(prompts, ctx.config.describe)
         if len(described) != len(prompts):

@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from finerouter.data.artifacts import DESC_EMB, EDGES, KNN, PREFERENCES, train_table
 from finerouter.discovery.discover import discover
 from finerouter.discovery.graph import Edges, preference_graph
 from finerouter.discovery.knn import knn_search, undirected_edges
 from finerouter.discovery.preferences import preference_lists, ranks_from_lists, tie_order
-from finerouter.pipeline.stage import TIMINGS_FILE, Stage, StageContext
-from finerouter.stages.artifacts import DESC_EMB, EDGES, KNN, PREFERENCES, train_table, train_view
+from finerouter.discovery.train_view import train_view
+from finerouter.fingerprint import TIMINGS_FILE
+from finerouter.pipeline.stage import Stage, StageContext
 
 if TYPE_CHECKING:
     from finerouter.config import RebuildConfig
@@ -76,7 +78,8 @@ class GraphStage(Stage):
 class CommunitiesStage(Stage):
     name = "communities"
     inputs = ("graph", "embed", "preferences", "describe")
-    version = 2  # 2: summary_merge member_rbo (a merge dilutes neither community), summary_resolution
+    version = 3  # 2: summary_merge member_rbo (a merge dilutes neither community), summary_resolution; 3: the
+    # embedding cohesion rule goes with summary_merge fused_rbo (was discovery.cohesion_quantile)
 
     def config_key(self, config: RebuildConfig) -> Any:
         d = config.discovery
@@ -86,7 +89,6 @@ class CommunitiesStage(Stage):
             "summary_k": d.summary_k,
             "k_rrf": d.k_rrf,
             "min_task_size": d.min_task_size,
-            "cohesion_quantile": d.cohesion_quantile,
             "summary_merge": d.summary_merge,
             "member_pairs": d.member_pairs,
             "knn": d.knn.model_dump(exclude={"threads"}),

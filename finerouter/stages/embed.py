@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from finerouter.batch import Resources, map_stage
+from finerouter.cluster import Demand
+from finerouter.config import RebuildConfig
+from finerouter.data.artifacts import DESCRIPTIONS, load_table
 from finerouter.embed.config import EmbedConfig
-from finerouter.embed.encoder import check_encoder_options
 from finerouter.embed.hardware import EncoderChoice, choose_batch_encoder, plan_actors, torch_threads
+from finerouter.embed.options import check_encoder_options
 from finerouter.embed.stage import EmbedTexts
-from finerouter.pipeline.batch import Resources, map_stage
 from finerouter.pipeline.progress import Progress
 from finerouter.pipeline.stage import Stage, StageContext
-from finerouter.stages.artifacts import DESCRIPTIONS, load_table
-
-if TYPE_CHECKING:
-    from finerouter.config import FaultToleranceConfig, RebuildConfig
+from finerouter.ray_config import FaultToleranceConfig
+from finerouter.stages.demands import embed_demand
 
 OVERRIDE_HINT = "override with embed.dtype / embed.runtime"
 
@@ -133,6 +134,9 @@ class EmbedStage(Stage):
         if (choice.runtime, choice.dtype) != ("torch", "float32"):
             key |= {"runtime": choice.runtime, "dtype": choice.dtype}
         return key
+
+    def demands(self, config: RebuildConfig) -> list[Demand]:
+        return [embed_demand(self.name, config)]
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         table = load_table(ctx.run_dir)

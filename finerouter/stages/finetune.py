@@ -6,15 +6,21 @@ stage 2 and the bundle use those. With `frozen` (the default) it records that an
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from finerouter.cluster import Demand
+from finerouter.config import RebuildConfig
+from finerouter.data.artifacts import TASKS, load_table
+from finerouter.embed.encoder import local_model_dir
+from finerouter.pipeline.progress import Progress
 from finerouter.pipeline.stage import Stage, StageContext
-
-if TYPE_CHECKING:
-    from finerouter.config import RebuildConfig
+from finerouter.stage2.finetune import encoder_weights, save_finetuned_encoder
+from finerouter.stages.demands import embed_demand, train_demand
+from finerouter.stages.embed import embed_texts
+from finerouter.stages.stage2 import ray_train
 
 FROZEN_NOTE = "stage2.encoder: frozen: stage 2 uses the embed stage's embeddings"
 
@@ -33,18 +39,16 @@ class FinetuneEncoderStage(Stage):
         return {"encoder": "finetune", "name": config.embed.encoder, "finetune": s.finetune.model_dump(),
                 "head": _head(config), "seed": s.seed}  # fmt: skip
 
+    def demands(self, config: RebuildConfig) -> list[Demand]:
+        if config.stage2.encoder != "finetune":
+            return []
+        return [train_demand(self.name, config), embed_demand(self.name, config)]
+
     def run(self, ctx: StageContext) -> dict[str, Any]:
         cfg = ctx.config
         if cfg.stage2.encoder == "frozen":
             _write_meta(ctx, {"mode": "frozen", "name": cfg.embed.encoder})
             return {"mode": "frozen", "note": FROZEN_NOTE}
-        from finerouter.embed.encoder import local_model_dir
-        from finerouter.pipeline.progress import Progress
-        from finerouter.stage2.finetune import encoder_weights, save_finetuned_encoder
-        from finerouter.stages.artifacts import TASKS, load_table
-        from finerouter.stages.embed import embed_texts
-        from finerouter.stages.stage2 import ray_train
-
         table = load_table(ctx.run_dir)
         train, dev = table.split("train"), table.split("dev")
         arrays = {

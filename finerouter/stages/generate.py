@@ -10,14 +10,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
+from finerouter.cluster import Demand
+from finerouter.config import RebuildConfig
+from finerouter.describe.openai_client import read_api_key
+from finerouter.generate import table
+from finerouter.generate.config import OpenAIEngine
+from finerouter.generate.engines import where
+from finerouter.generate.prompts import load_requests
+from finerouter.generate.run import generate_all
+from finerouter.generate.score import score
+from finerouter.generate.store import ResultStore
 from finerouter.pipeline.stage import Stage, StageContext, read_marker
-
-if TYPE_CHECKING:
-    from finerouter.config import RebuildConfig
+from finerouter.stages.demands import http_demand, vllm_demand
 
 RESPONSES = "responses.parquet"
 REQUESTS = "requests.parquet"
@@ -42,17 +50,20 @@ class GenerateStage(Stage):
     def external_inputs(self, config: RebuildConfig) -> list[Path]:
         return [config.generation.prompts] if config.generation else []
 
+    def demands(self, config: RebuildConfig) -> list[Demand]:
+        if config.generation is None:
+            return []
+        return [
+            vllm_demand(self.name, model.engine, f"generation.models[{i}].engine")
+            if model.engine.kind == "vllm"
+            else http_demand(self.name)
+            for i, model in enumerate(config.generation.models)
+        ]
+
     def run(self, ctx: StageContext) -> dict[str, Any]:
         cfg = ctx.config.generation
         if cfg is None:
             return NOT_CONFIGURED
-        from finerouter.describe.openai_client import read_api_key
-        from finerouter.generate.config import OpenAIEngine
-        from finerouter.generate.engines import where
-        from finerouter.generate.prompts import load_requests
-        from finerouter.generate.run import generate_all
-        from finerouter.generate.store import ResultStore
-
         for model in cfg.models:  # a missing key fails here, before anything is generated
             if isinstance(model.engine, OpenAIEngine):
                 read_api_key(model.engine, where(model))
@@ -96,9 +107,6 @@ class ScoreStage(Stage):
         cfg = ctx.config.generation
         if cfg is None:
             return NOT_CONFIGURED
-        from finerouter.generate import table
-        from finerouter.generate.score import score
-
         generated = ctx.input_dir("generate")
         requests = pd.read_parquet(generated / REQUESTS)
         scored = score(cfg, requests, pd.read_parquet(generated / RESPONSES))

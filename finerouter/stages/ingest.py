@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finerouter.data.importers import ImportOptions, run_importer
+from finerouter.data.synthetic import generate_synthetic
 from finerouter.data.table import RoutingTable
+from finerouter.generate.table import raw_table
 from finerouter.pipeline.stage import Stage, StageContext
 
 if TYPE_CHECKING:
@@ -45,13 +47,9 @@ class ImportStage(Stage):
     def run(self, ctx: StageContext) -> dict[str, Any]:
         data = ctx.config.data
         if data.format == "synthetic":
-            from finerouter.data.synthetic import generate_synthetic
-
             ctx.log.info("generating the SIMULATED benchmark (%s prompts)", data.synthetic.n_prompts)
             raw = generate_synthetic(data.synthetic)
         elif data.format == "generated":
-            from finerouter.generate.table import raw_table
-
             raw = raw_table(ctx.input_dir("score"))
             raw.report.setdefault("format", "generated")
         else:

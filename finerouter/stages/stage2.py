@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
-from finerouter.pipeline.stage import Stage, StageContext
-
-if TYPE_CHECKING:
-    from finerouter.config import RebuildConfig
+from finerouter.build.write import CLASSIFIER_META, CLASSIFIER_WEIGHTS, write_bundle
+from finerouter.cluster import Demand
+from finerouter.config import RebuildConfig
+from finerouter.data.artifacts import stage2_encoder
+from finerouter.pipeline.stage import Stage, StageContext, stage_key
+from finerouter.routing.bundle import read_meta
+from finerouter.stage2.data import propagate_labels, tune_threshold
+from finerouter.stage2.models import TaskClassifier, member_name, member_seed, slot_table_for
+from finerouter.stage2.ray_runner import train_on_ray
+from finerouter.stage2.training import build_estimator
+from finerouter.stages.demands import train_demand
+from finerouter.stages.stage2_inputs import load_training_run, train_labels
 
 STAGE2_INPUTS = ("import", "embed", "tasks", "finetune_encoder")
 
 
 def ray_train(ctx: StageContext, stage: Stage, kind: str, data: dict, settings: dict) -> dict[str, Any]:
-    from finerouter.pipeline.runner import stage_key
-    from finerouter.stage2.ray_runner import train_on_ray
-
     cfg = ctx.config.stage2
     storage = Path(cfg.storage_path) if cfg.storage_path else ctx.run_dir / ".ray_train"
     # Same stage key (code, config, inputs) -> same run name: a restarted rebuild resumes that run's checkpoint.
@@ -32,8 +38,6 @@ def ray_train(ctx: StageContext, stage: Stage, kind: str, data: dict, settings: 
 
 
 def _save(out_dir: Path, stem: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any] | None = None) -> None:
-    from safetensors.torch import save_file
-
     save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, out_dir / f"{stem}.safetensors")
     if meta is not None:
         (out_dir / f"{stem}.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
@@ -53,18 +57,12 @@ class TrainClassifierStage(Stage):
             "emb": config.embed.encoder,
         }
 
-    def run(self, ctx: StageContext) -> dict[str, Any]:
-        from finerouter.stage2.data import (
-            load_stage2_run,
-            propagate_labels,
-            stage2_encoder,
-            train_labels,
-            tune_threshold,
-        )
-        from finerouter.stage2.models import TaskClassifier
+    def demands(self, config: RebuildConfig) -> list[Demand]:
+        return [train_demand(self.name, config)]
 
+    def run(self, ctx: StageContext) -> dict[str, Any]:
         settings = ctx.config.stage2.classifier
-        data, tasks = load_stage2_run(ctx.run_dir)
+        data, tasks = load_training_run(ctx.run_dir)
         labels = train_labels(ctx.run_dir, data, tasks)
         dev_labels = propagate_labels(data.train.emb, labels, data.dev.emb, settings.dev_label_k)
         arrays = {
@@ -110,14 +108,8 @@ def _encoder_reference(used: dict[str, Any], config: RebuildConfig, dim: int) ->
 
 def relabel(run_dir: Path, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Task index (-1 none) and confidence of every row of `emb` by the trained classifier."""
-    from safetensors.torch import load_file
-
-    from finerouter.stage2.models import TaskClassifier
-
-    weights = load_file(run_dir / "train_classifier/classifier.safetensors")
-    meta = json.loads((run_dir / "train_classifier/classifier.json").read_text())
-    model = TaskClassifier(weights["u"], input_dim=weights["W"].shape[0])
-    model.load_state_dict(weights)
+    model = TaskClassifier.from_state_dict(load_file(run_dir / CLASSIFIER_WEIGHTS))
+    meta = json.loads((run_dir / CLASSIFIER_META).read_text())
     task, conf = model.assign(torch.as_tensor(np.asarray(emb, dtype=np.float32)), meta["threshold"])
     return task.numpy(), conf.numpy()
 
@@ -126,10 +118,7 @@ def estimator_arrays(run_dir: Path, min_task_prompts: int) -> tuple[dict[str, np
     """What train_router trains the estimator on: train and dev embeddings, qualities and classifier-relabelled
     tasks, and the slot table of the tasks that get heads (>= `min_task_prompts` relabelled train prompts); with
     the number of relabelled train prompts per task."""
-    from finerouter.stage2.data import load_stage2_run
-    from finerouter.stage2.models import slot_table_for
-
-    data, tasks = load_stage2_run(run_dir)
+    data, tasks = load_training_run(run_dir)
     task, _ = relabel(run_dir, data.train.emb)
     task_dev, _ = relabel(run_dir, data.dev.emb)
     counts = np.bincount(task[task >= 0], minlength=tasks.n_tasks)
@@ -151,10 +140,10 @@ class TrainRouterStage(Stage):
         s = config.stage2
         return {"estimator": s.estimator.model_dump(), "seed": s.seed, "encoder": s.encoder}
 
-    def run(self, ctx: StageContext) -> dict[str, Any]:
-        from finerouter.stage2.models import member_name, member_seed
-        from finerouter.stage2.training import build_estimator
+    def demands(self, config: RebuildConfig) -> list[Demand]:
+        return [train_demand(self.name, config)]
 
+    def run(self, ctx: StageContext) -> dict[str, Any]:
         cfg = ctx.config.stage2
         settings = cfg.estimator
         arrays, counts = estimator_arrays(ctx.run_dir, settings.min_task_prompts)
@@ -194,7 +183,9 @@ class TrainRouterStage(Stage):
 class BundleStage(Stage):
     name = "bundle"
     inputs = (*STAGE2_INPUTS, "train_classifier", "train_router")
-    version = 3  # 2: stage2.prior and stage2.routing_threshold, recorded in bundle.json; 3: dev AIQ per alpha
+    # 2: stage2.prior and stage2.routing_threshold, recorded in bundle.json; 3: dev AIQ per alpha; 4: bundle.json's
+    # format_version 2 (routing_threshold)
+    version = 4
     # When and from which run the bundle was made; its version hashes everything else in bundle.json.
     recorded_fields: ClassVar[dict[str, tuple[str, ...]]] = {"bundle.json": ("created", "source_run")}
 
@@ -207,8 +198,6 @@ class BundleStage(Stage):
         }  # fmt: skip
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        from finerouter.routing.bundle import write_bundle
-
         # The bundle is the stage's directory itself: <run>/bundle/ loads with Router.load.
         s = ctx.config.stage2
         write_bundle(
@@ -219,11 +208,11 @@ class BundleStage(Stage):
         for item in (ctx.out_dir / "_b").iterdir():
             item.rename(ctx.out_dir / item.name)
         (ctx.out_dir / "_b").rmdir()
-        meta = json.loads((ctx.out_dir / "bundle.json").read_text())
-        cal = meta["calibration"]
+        meta = read_meta(ctx.out_dir)
+        cal = meta.calibration or {}
         return {
-            "version": meta["version"], "alpha": meta["alpha"], "task_heads": meta["task_heads"],
-            "score_scale": meta["score_scale"],
-            "tolerance": meta["tolerance"], "prior": meta["prior"], "threshold": meta["threshold"],
+            "version": meta.version, "alpha": meta.alpha, "task_heads": meta.task_heads,
+            "score_scale": meta.score_scale, "tolerance": meta.tolerance, "prior": meta.prior.model_dump(),
+            "routing_threshold": meta.routing_threshold,
             "dev_quality": round(cal["dev_quality"], 4), "dev_cost": round(cal["dev_cost"], 4),
         }  # fmt: skip

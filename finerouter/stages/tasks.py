@@ -8,11 +8,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from finerouter.data.artifacts import ASSIGNMENTS, COMMUNITIES, PROMPT_EMB, TASKS, load_table
+from finerouter.describe.backends import summarize
 from finerouter.discovery.discover import OTHERS
 from finerouter.discovery.quality import held_out_prediction, label_agreement, rbo_vs_random
+from finerouter.discovery.report import describe_note, task_map, task_report, top_labels
 from finerouter.discovery.tasks import build_tasks
+from finerouter.discovery.train_view import train_view
 from finerouter.pipeline.stage import Stage, StageContext
-from finerouter.stages.artifacts import ASSIGNMENTS, COMMUNITIES, PROMPT_EMB, TASKS, load_table, train_view
+from finerouter.stages.embed import embed_texts
 
 if TYPE_CHECKING:
     from finerouter.config import RebuildConfig
@@ -24,7 +28,7 @@ class TasksStage(Stage):
 
     def config_key(self, config: RebuildConfig) -> Any:
         llm = config.describe if config.describe.backend != "prompt" else None
-        return {**config.discovery.candidate_rule(), "summaries": llm}
+        return {"delta": config.discovery.coverage_delta, "k_rrf": config.discovery.k_rrf, "summaries": llm}
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         view = train_view(ctx.run_dir)
@@ -32,7 +36,7 @@ class TasksStage(Stage):
         d = ctx.config.discovery
         tasks, task_emb = build_tasks(
             labels, view.quality, view.prefs, view.ranks, view.embeddings, view.descriptions, view.models,
-            d.coverage_delta, d.k_rrf, d.min_candidates,
+            d.coverage_delta, d.k_rrf,
         )  # fmt: skip
         if ctx.config.describe.backend != "prompt":
             tasks, task_emb = _llm_summaries(tasks, task_emb, labels, view.descriptions, ctx.config)
@@ -61,9 +65,6 @@ def _held_out(ctx: StageContext, assigned: pd.DataFrame, labels: np.ndarray) -> 
 
 
 def _llm_summaries(tasks: pd.DataFrame, task_emb: np.ndarray, labels: np.ndarray, descriptions: list[str], config):
-    from finerouter.describe.backends import summarize
-    from finerouter.stages.embed import embed_texts
-
     rng = np.random.default_rng(config.seed)
     groups = {}
     for task in tasks["task_id"]:
@@ -92,8 +93,6 @@ class TaskReportStage(Stage):
         return {"p": config.discovery.rbo.p, "seed": config.seed}
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        from finerouter.discovery.report import describe_note, task_map, task_report, top_labels
-
         view = train_view(ctx.run_dir)
         tasks = pd.read_parquet(ctx.run_dir / TASKS)
         assigned = pd.read_parquet(ctx.run_dir / ASSIGNMENTS)

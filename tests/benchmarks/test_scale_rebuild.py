@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.scale_rebuild import main, split_overrides
-from benchmarks.scale_report import growth_exponent
+from benchmarks.scale_rebuild import growth_exponent, main, split_overrides
 from finerouter.stages import STAGE_NAMES
 
 TINY = [

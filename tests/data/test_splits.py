@@ -41,7 +41,7 @@ def test_source_split_is_kept_and_dev_is_carved_from_train_only() -> None:
 
 def test_ignored_source_splits_are_all_hashed() -> None:
     df = pd.concat([prompts(3000, "train"), prompts(1000, "test").assign(prompt_id=lambda d: "t" + d["prompt_id"])])
-    out, report = assign_splits(df, SplitConfig(source_splits="ignore", train=0.7, dev=0.1, test=0.2))
+    out, report = assign_splits(df, SplitConfig(train=0.7, dev=0.1, test=0.2, experimental={"source_splits": "ignore"}))
     assert report["split_by_hash"] == 4000 and report["source_split_ignored"] == 4000
     assert report["split_from_source"] == 0 and report["dev_from_train"] == 0
     shares = out["split"].value_counts(normalize=True)
@@ -58,7 +58,7 @@ def test_rotations_make_disjoint_test_folds_that_cover_every_prompt() -> None:
     folds = 5
     tests, devs = [], []
     for fold in range(folds):
-        cfg = SplitConfig(train=0.7, dev=0.1, test=0.2, rotate=fold / folds)
+        cfg = SplitConfig(train=0.7, dev=0.1, test=0.2, experimental={"rotate": fold / folds})
         out, _ = assign_splits(df, cfg)
         tests.append(set(out.loc[out["split"] == "test", "prompt_id"]))
         devs.append(set(out.loc[out["split"] == "dev", "prompt_id"]))
@@ -78,7 +78,7 @@ def test_excluded_source_test_is_rejected_with_its_reason_and_the_rest_folded() 
              "model": ["a", "b"] * 50, "quality": [1.0, 0.0] * 50}
         ),
     )  # fmt: skip
-    cfg = SplitConfig(source_splits="exclude_test", train=0.6, dev=0.2, test=0.2)
+    cfg = SplitConfig(train=0.6, dev=0.2, test=0.2, experimental={"source_splits": "exclude_test"})
     table = RoutingTable.build(raw, cfg)
     assert len(table.prompts) == 40 and not table.prompts["prompt_id"].str.startswith("t").any()
     held = table.rejected[table.rejected["reason"].str.contains("source test split held out")]
@@ -91,19 +91,13 @@ def test_excluded_source_test_is_rejected_with_its_reason_and_the_rest_folded() 
         RoutingTable.build(no_test, cfg)
 
 
-def test_manifest_records_the_later_split_options_only_when_set() -> None:
-    recorded = SplitConfig().recorded()
-    assert "source_splits" not in recorded and "rotate" not in recorded and recorded["salt"] == "finerouter"
-    assert SplitConfig(source_splits="ignore", rotate=0.4).recorded() == {
-        **recorded, "source_splits": "ignore", "rotate": 0.4
-    }  # fmt: skip
-
-
 def test_split_choices_are_validated() -> None:
     with pytest.raises(ValidationError, match="keep"):
-        SplitConfig(source_splits="drop")
+        SplitConfig(experimental={"source_splits": "drop"})
     with pytest.raises(ValidationError, match="rotate"):
-        SplitConfig(rotate=1.0)
+        SplitConfig(experimental={"rotate": 1.0})
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        SplitConfig(rotate=0.2)  # the re-split options are experimental, not data.split's own
 
 
 def test_cross_split_duplicates_stay_in_the_earliest_split() -> None:

@@ -86,7 +86,7 @@ def test_save_load_round_trip(tmp_path, messy: RawTable) -> None:
 def test_the_same_import_saves_the_same_bytes(tmp_path, messy: RawTable) -> None:
     import time
 
-    from finerouter.pipeline.fingerprint import fingerprint_tree
+    from finerouter.fingerprint import fingerprint_tree
 
     RoutingTable.build(messy).save(tmp_path / "a")
     time.sleep(1.1)  # a wall-clock field at second resolution would differ
@@ -165,8 +165,10 @@ def test_train_subsample_shrinks_train_only_nested_and_records_the_rest() -> Non
     outcomes = [{"prompt_id": f"p{i}", "model": "a", "quality": 1.0} for i in range(200)]
     full = RoutingTable.build(raw(prompts, models, outcomes))
     by_split = {name: set(full.split(name).prompts["prompt_id"]) for name in ("train", "dev", "test")}
-    half = RoutingTable.build(raw(prompts, models, outcomes), SplitConfig(train_subsample=0.5))
-    quarter = RoutingTable.build(raw(prompts[::-1], models, outcomes), SplitConfig(train_subsample=0.25))
+    half = RoutingTable.build(raw(prompts, models, outcomes), SplitConfig(experimental={"train_subsample": 0.5}))
+    quarter = RoutingTable.build(
+        raw(prompts[::-1], models, outcomes), SplitConfig(experimental={"train_subsample": 0.25})
+    )
     for table, fraction in ((half, 0.5), (quarter, 0.25)):
         assert {n: set(table.split(n).prompts["prompt_id"]) for n in ("dev", "test")} == {
             n: by_split[n] for n in ("dev", "test")
@@ -179,11 +181,11 @@ def test_train_subsample_shrinks_train_only_nested_and_records_the_rest() -> Non
         assert table.manifest["counts"]["prompts"]["rejected"] == len(left_out)
         assert table.manifest["counts"]["outcomes"]["rejected"] == len(left_out)
     assert set(quarter.split("train").prompts["prompt_id"]) <= set(half.split("train").prompts["prompt_id"])
-    assert "train_subsample" not in full.manifest["split_config"]
-    assert half.manifest["split_config"]["train_subsample"] == 0.5
+    assert full.manifest["split_config"]["experimental"]["train_subsample"] is None
+    assert half.manifest["split_config"]["experimental"]["train_subsample"] == 0.5
 
 
 def test_train_subsample_outside_0_1_is_refused() -> None:
     for bad in (0.0, -0.1, 1.5):
         with pytest.raises(ValueError, match="train_subsample"):
-            SplitConfig(train_subsample=bad)
+            SplitConfig(experimental={"train_subsample": bad})

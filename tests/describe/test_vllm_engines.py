@@ -30,7 +30,7 @@ def test_auto_on_cpu_is_one_engine_that_threads_over_every_core() -> None:
 
 
 def test_preflight_asks_for_one_engine_when_auto() -> None:
-    from finerouter.pipeline.rebuild_preflight import vllm_demand
+    from finerouter.stages.demands import vllm_demand
 
     demand = vllm_demand("describe", VLLMBackendConfig(num_gpus=1), "describe.vllm")
     assert demand.bundles == ({"GPU": 1.0},) and not demand.fixes

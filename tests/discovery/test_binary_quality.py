@@ -17,7 +17,6 @@ BINARY = {
     "knn": {"k": 50},
     "leiden": {"resolution": 20, "summary_resolution": 1},
     "summary_merge": "member_rbo",
-    "cohesion_quantile": 0,
 }
 
 

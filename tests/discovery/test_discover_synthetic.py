@@ -64,11 +64,6 @@ def test_tasks_have_candidates_priors_and_summaries(demo_inputs) -> None:
         np.testing.assert_allclose(row.prior, np.nanmedian(quality[members], axis=0))
     if (labels == OTHERS).any():
         assert tasks["task_id"].iloc[-1] == OTHERS
-    wider, _ = build_tasks(labels, quality, prefs, ranks, emb, prompts, table.model_names, 0.9, min_candidates=3)
-    for narrow, wide in zip(tasks.itertuples(), wider.itertuples(), strict=True):
-        assert len(wide.candidates) == max(3, len(narrow.candidates))
-        assert list(wide.candidates[: len(narrow.candidates)]) == list(narrow.candidates)
-        assert list(wide.candidates) == list(wide.fused_ranking[: len(wide.candidates)])
 
 
 def test_candidate_rule_adds_models_until_coverage() -> None:
@@ -78,13 +73,3 @@ def test_candidate_rule_adds_models_until_coverage() -> None:
     assert candidate_models(fused, top, 0.8) == [2, 0]
     assert candidate_models(fused, top, 0.85) == [2, 0, 1]
     assert candidate_models(fused, top, 1.0) == [2, 0, 1, 3]
-
-
-def test_candidate_rule_keeps_at_least_min_count_in_fused_order() -> None:
-    fused = np.array([2, 0, 1, 3])
-    shared_top = np.full(10, 2)  # binary quality: a task's members share their top choice
-    assert candidate_models(fused, shared_top, 0.9) == [2]
-    assert candidate_models(fused, shared_top, 0.9, min_count=3) == [2, 0, 1]
-    assert candidate_models(fused, shared_top, 0.9, min_count=9) == [2, 0, 1, 3]  # no more models than exist
-    top = np.array([2, 2, 0, 1, 2, 0, 3, 2, 2, 2])
-    assert candidate_models(fused, top, 0.85, min_count=2) == [2, 0, 1]  # coverage still asks for more

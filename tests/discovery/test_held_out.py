@@ -33,3 +33,26 @@ def test_tasks_with_distinct_winners_beat_the_global_mean_on_unseen_prompts() ->
     noise = held_out_prediction(train_emb, shuffled, train_q, held_emb, held_q)
     assert noise["brier_task"] > result["brier_task"] + 0.05
     assert held_out_prediction(train_emb[:0], labels[:0], train_q[:0], held_emb, held_q) == {}
+
+
+def test_held_out_assignment_equals_the_dense_vote(monkeypatch) -> None:
+    from finerouter.discovery import quality
+
+    rng = np.random.default_rng(3)
+    train_emb = rng.normal(size=(250, 12)).astype(np.float32)
+    train_emb /= np.linalg.norm(train_emb, axis=1, keepdims=True)
+    held_emb = rng.normal(size=(60, 12)).astype(np.float32)
+    held_emb /= np.linalg.norm(held_emb, axis=1, keepdims=True)
+    labels = rng.integers(-1, 5, size=250)
+    train_q, held_q = rng.random((250, 4)), rng.random((60, 4))
+    result = held_out_prediction(train_emb, labels, train_q, held_emb, held_q)
+
+    def dense_top_k(queries, base, k):
+        return np.argsort(-(queries @ base.T), axis=1, kind="stable")[:, : min(k, len(base))]
+
+    def bincount_votes(votes):
+        return np.array([np.bincount(row, minlength=votes.max() + 1).argmax() for row in votes])
+
+    monkeypatch.setattr(quality, "top_k_inner_product", dense_top_k)
+    monkeypatch.setattr(quality, "majority_smallest", bincount_votes)
+    assert held_out_prediction(train_emb, labels, train_q, held_emb, held_q) == result

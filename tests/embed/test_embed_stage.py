@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from finerouter.batch import Resources
 from finerouter.embed.config import EmbedConfig
 from finerouter.embed.encoder import encode
 from finerouter.embed.stage import EmbedTexts
-from finerouter.pipeline.batch import Resources
 from tests.conftest import REPO_ROOT
 
 TEXTS = ["short one", "a " * 300 + "long prompt", "medium length prompt about astronomy", "short one", "x"]
@@ -55,7 +55,7 @@ def test_default_config_is_auto_sized() -> None:
 
 def test_preflight_asks_for_one_actor_when_auto() -> None:
     from finerouter.config import load_config
-    from finerouter.pipeline.rebuild_preflight import embed_demand
+    from finerouter.stages.demands import embed_demand
 
     config = load_config(REPO_ROOT / "configs" / "scale.yaml", ["embed.num_cpus=2"])
     assert embed_demand("embed", config).bundles == ({"CPU": 2.0},)

@@ -96,3 +96,18 @@ def test_auto_sweep_is_chosen_per_router_on_dev(data, tmp_path) -> None:
     assert "whichever gives the higher AIQ on dev" in report and "| sweep |" in report
     with pytest.raises(ValueError, match="unknown sweep 'tau2'; valid: tau, lambda, auto"):
         evaluate(data, routers, sweep="tau2")
+
+
+def test_stage1_vote_equals_the_dense_bincount_vote() -> None:
+    from finerouter.evaluation.data import Split
+    from finerouter.evaluation.routers import Stage1Router
+
+    rng = np.random.default_rng(5)
+    router = Stage1Router(run_dir=None, k=10)  # type: ignore[arg-type]
+    router.train_emb = rng.integers(-2, 3, size=(200, 6)).astype(np.float32)
+    router.train_tasks = rng.integers(-1, 4, size=200)
+    emb = rng.integers(-2, 3, size=(70, 6)).astype(np.float32)
+    query = Split(prompts=None, quality=np.zeros((70, 1)), cost=np.zeros((70, 1)), emb=emb)
+    nearest = np.argsort(-(emb @ router.train_emb.T), axis=1, kind="stable")[:, :10]
+    votes = router.train_tasks[nearest]
+    assert router.assign(query).tolist() == [np.bincount(v - v.min()).argmax() + v.min() for v in votes]

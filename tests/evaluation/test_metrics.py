@@ -7,30 +7,12 @@ import pytest
 
 from finerouter.evaluation.metrics import (
     aiq,
-    choose_tolerance,
-    choose_willingness,
     cost_to_reach,
     outcome_of,
     paired_bootstrap,
     quality_at_cost,
     upper_hull,
 )
-
-
-def test_tolerance_picks_the_cheapest_model_within_tau() -> None:
-    scores = np.array([[0.9, 0.85, 0.5], [0.2, 0.9, np.nan]])
-    cost = np.array([[10.0, 2.0, 1.0], [1.0, 5.0, 0.1]])
-    assert choose_tolerance(scores, cost, 0.0).tolist() == [0, 1]
-    assert choose_tolerance(scores, cost, 0.05).tolist() == [1, 1]
-    assert choose_tolerance(scores, cost, 0.5).tolist() == [2, 1]  # NaN score never chosen
-    assert choose_tolerance(scores, cost, 1.0).tolist() == [2, 0]
-
-
-def test_willingness_to_pay() -> None:
-    scores = np.array([[0.9, 0.8]])
-    cost = np.array([[10.0, 1.0]])
-    assert choose_willingness(scores, cost, 0.0).tolist() == [0]
-    assert choose_willingness(scores, cost, 0.2).tolist() == [1]  # 0.9 - 0.2 < 0.8 - 0.02
 
 
 def test_outcome_of() -> None:
@@ -61,3 +43,15 @@ def test_paired_bootstrap_interval_covers_the_difference() -> None:
     ci = paired_bootstrap(a, b, seed=1)
     assert ci["ci_low"] < ci["mean"] < ci["ci_high"] and ci["ci_low"] > 0
     assert paired_bootstrap(a, a)["ci_high"] == 0.0
+
+
+def test_paired_bootstrap_in_blocks_equals_one_matrix_of_draws(monkeypatch) -> None:
+    import finerouter.evaluation.metrics as metrics
+
+    rng = np.random.default_rng(4)
+    a, b = rng.random(301), rng.random(301)
+    draws = np.random.default_rng(7).integers(0, 301, size=(500, 301))
+    means = (a - b)[draws].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    monkeypatch.setattr(metrics, "BOOTSTRAP_CELLS", 1000)  # blocks of 3 resamples
+    assert paired_bootstrap(a, b, n=500, seed=7) == {"mean": float((a - b).mean()), "ci_low": lo, "ci_high": hi}

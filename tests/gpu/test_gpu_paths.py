@@ -44,8 +44,8 @@ def test_cugraph_leiden_recovers_blocks() -> None:
 
 
 def test_embeddings_on_cuda_match_cpu() -> None:
+    from finerouter.batch import Resources
     from finerouter.embed.stage import EmbedTexts
-    from finerouter.pipeline.batch import Resources
 
     texts = np.array(["convert 3 miles to km", "write a haiku about the sea"], dtype=object)
     cpu, gpu = EmbedTexts(), EmbedTexts(resources=Resources(num_gpus=1))

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from finerouter.config import load_config
+from finerouter.data.artifacts import load_table
 from finerouter.errors import FineRouterError
 from finerouter.routing.router import Router
-from finerouter.stages.artifacts import load_table
+from finerouter.stage2.config import ALPHA_GRID
 from jobs.rebuild import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,6 +32,8 @@ def demo_config(tmp_path: Path, *extra: str):
     )
 
 
+BASELINES = ["random", "knn", "mlp", "matrix-factorisation", "ipr-style", "finerouter-stage1"]
+ABLATIONS = ["finerouter-stage2", "finerouter-general", "finerouter-prior", "finerouter-source-tasks"]
 STAGES = [
     "generate",  # no generation section: runs once, records `configured: false`
     "score",
@@ -71,7 +74,7 @@ def test_demo_rebuild_runs_then_skips_then_reruns_what_changed(tmp_path: Path, r
     assert metrics["within_task_rbo"] > metrics["random_grouping_rbo"]
     assert "backend `prompt`, no LLM" in (run / "task_report/task_report.md").read_text()
     results = json.loads((run / "evaluate/results.json").read_text())
-    assert {"knn", "finerouter-stage1", "random", "finerouter", "finerouter-general"} <= set(results["routers"])
+    assert list(results["routers"]) == [*BASELINES, "finerouter"] and "alpha_sweep" not in results  # no ablations
     assert Router.load(run / "bundle").version == results["bundle"]
     assert Router.load(run / "bundle").score_scale == "quality"  # the config default, recorded in bundle.json
     assert (run / "evaluate/report.md").exists() and (run / "evaluate/pareto.png").exists()
@@ -81,6 +84,16 @@ def test_demo_rebuild_runs_then_skips_then_reruns_what_changed(tmp_path: Path, r
 
     again = main(demo_config(tmp_path, publish))
     assert [o.status for o in again] == ["skipped"] * len(STAGES)
+
+    # The ablations are opt-in: only the evaluation (and what follows it) reruns, the other rows are unchanged.
+    ablated = main(demo_config(tmp_path, publish, "evaluate.ablations=true"))
+    assert [o.name for o in ablated if o.status == "ran"] == ["evaluate", "publish"]
+    with_ablations = json.loads((run / "evaluate/results.json").read_text())
+    assert list(with_ablations["routers"]) == [*BASELINES, "finerouter", *ABLATIONS]
+    assert [p["alpha"] for p in with_ablations["alpha_sweep"]] == list(ALPHA_GRID)
+    assert "Alpha sweep" in (run / "evaluate/report.md").read_text()
+    for name, row in results["routers"].items():
+        assert with_ablations["routers"][name] == row
 
     # One discovery field: everything before the kNN stage is reused.
     changed = main(demo_config(tmp_path, publish, "discovery.knn.k=8"))

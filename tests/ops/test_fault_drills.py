@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from finerouter.pipeline.stage import MARKER_FILE, TIMINGS_FILE
+from finerouter.fingerprint import TIMINGS_FILE
+from finerouter.pipeline.stage import MARKER_FILE
 from tests.ops.head import Head
 from tests.ops.jobs import actor, alive_actors, client, comparable_outputs, demo_overrides, logs, submit, wait
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from finerouter import cluster
+from finerouter.cluster import ClusterView, Demand, check, pool, shortfalls
 from finerouter.config import load_config
 from finerouter.errors import ResourceShortfallError
-from finerouter.pipeline import preflight
-from finerouter.pipeline.preflight import ClusterView, Demand, check, pool, shortfalls
-from finerouter.pipeline.rebuild_preflight import pending_ray_stages, stage_demands
+from finerouter.pipeline.rebuild_preflight import pending_ray_stages
 from finerouter.stages import default_stages
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,6 +19,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 def demo(tmp_path: Path, *overrides: str):
     return load_config(REPO / "configs/demo.yaml", [f"artifacts_dir={tmp_path}", *overrides])
+
+
+def stage_demands(name: str, config) -> list[Demand]:
+    """What the rebuild's stage `name` declares it asks Ray for under `config`."""
+    return next(s for s in default_stages(config) if s.name == name).demands(config)
 
 
 def two_cpus_with(free: float) -> ClusterView:
@@ -83,7 +88,7 @@ def test_one_worker_larger_than_any_node() -> None:
     big = pool("train_router", "Ray Train workers", 1, {"CPU": 12})
     (found,) = shortfalls([big], view)
     assert found.single_bundle and found.needed == 12
-    assert "one worker needs 12 CPU, more than any node has (largest: 8)" in preflight.report([found], [])
+    assert "one worker needs 12 CPU, more than any node has (largest: 8)" in cluster.report([found], [])
 
 
 def test_warn_mode_logs_and_goes_on(caplog: pytest.LogCaptureFixture) -> None:
@@ -96,7 +101,7 @@ def test_warn_mode_logs_and_goes_on(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_resources_still_being_released_are_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(preflight, "POLL_S", 0.0)
+    monkeypatch.setattr(cluster, "POLL_S", 0.0)
     seen = iter([0.0, 0.5, 2.0])  # the previous stage's actor is released on the third look
     views: list[float] = []
 

@@ -50,3 +50,17 @@ def test_publish_refuses_an_incomplete_output(tmp_path: Path) -> None:
         publish(tmp_path / "half", tmp_path / "published", "r")
     with pytest.raises(FineRouterError, match="nothing published"):
         latest(tmp_path / "published")
+
+
+def test_a_serve_swap_needs_the_job_to_pass_one_in(tmp_path: Path) -> None:
+    """The pipeline never imports serve_app: the job hands the publish stage its Serve bundle swap."""
+    from finerouter.errors import ConfigError
+    from finerouter.stages import default_stages
+    from finerouter.stages.publish import PublishStage
+    from jobs.rebuild import swap_serve_bundle
+
+    config = load_config(None, ["data.format=synthetic", f"publish.root={tmp_path}", "publish.serve_app=finerouter"])
+    with pytest.raises(ConfigError, match="started without a Serve bundle swap"):
+        PublishStage(config).preflight(config)
+    (publish_stage,) = [s for s in default_stages(config, swap_bundle=swap_serve_bundle) if s.name == "publish"]
+    assert publish_stage.swap_bundle is swap_serve_bundle and publish_stage.needs_ray

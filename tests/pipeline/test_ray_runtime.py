@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from finerouter.config import RayConfig
 from finerouter.pipeline.ray_runtime import ensure_ray, resolve_address
+from finerouter.ray_config import FaultToleranceConfig, RayConfig
+from finerouter.stage2.ray_runner import train_run_config
 
 
 def test_address_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,9 +33,6 @@ def test_local_ray_gets_the_configured_resources(monkeypatch: pytest.MonkeyPatch
 
 
 def test_train_run_config_carries_the_configured_fault_tolerance(tmp_path) -> None:
-    from finerouter.config import FaultToleranceConfig
-    from finerouter.pipeline.ray_runtime import train_run_config
-
     ft = FaultToleranceConfig(train_max_failures=5, train_checkpoints_to_keep=3)
     run = train_run_config(ft, tmp_path / "train", "demo-router")
     assert run.name == "demo-router" and run.storage_path == str((tmp_path / "train").resolve())

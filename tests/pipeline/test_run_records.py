@@ -11,9 +11,9 @@ from typing import Any, ClassVar
 import pytest
 
 from finerouter.config import RebuildConfig, load_config
-from finerouter.pipeline.fingerprint import fingerprint_outputs
+from finerouter.fingerprint import TIMINGS_FILE, fingerprint_outputs
 from finerouter.pipeline.runner import run_stages
-from finerouter.pipeline.stage import TIMINGS_FILE, Stage, StageContext, read_marker
+from finerouter.pipeline.stage import Stage, StageContext, read_marker
 
 
 class Timed(Stage):

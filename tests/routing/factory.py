@@ -2,7 +2,7 @@
 
 Prompts get family-structured stand-in embeddings of the encoder's width (384), the planted families stand in for
 discovered tasks, and the classifier and estimator are trained for a few epochs by the real training loops.
-For a bundle from a real rebuild use `finerouter.routing.bundle.write_bundle(run_dir, out_dir)`.
+For a bundle from a real rebuild use `finerouter.build.write.write_bundle(run_dir, out_dir)`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from finerouter.build.assemble import assemble_bundle
 from finerouter.data.synthetic import SyntheticConfig, generate_synthetic
 from finerouter.data.table import RoutingTable
 from finerouter.evaluation.data import EvalData, load_eval_data
-from finerouter.routing.bundle import BundleParts, save_bundle
+from finerouter.routing.bundle import BundleMeta, save_bundle
 from finerouter.stage2.data import load_tasks, tune_threshold
-from finerouter.stage2.models import TaskClassifier, member_prefix, slot_table_for
+from finerouter.stage2.models import TaskClassifier, slot_table_for
 from finerouter.stage2.ray_runner import train_local
 
 FAST = {"epochs": 6, "batch_size": 128, "lr": 3e-3, "task_lr": 3e-3, "weight_decay": 1e-4, "patience": 3}
@@ -90,16 +91,14 @@ def make_bundle(out_dir: Path, run: SyntheticRun, models: list[str] | None = Non
                 "x_dev": data.dev.emb, "quality_dev": data.dev.quality, "task_dev": assign(data.dev.emb),
                 "slot_table": slots}  # fmt: skip
     states = train_local("estimators", est_data, {**EST, "members": members})["members"]
-    tensors = {f"classifier.{k}": v for k, v in classifier.state_dict().items()}
-    for member, state in enumerate(states):
-        tensors |= {f"{member_prefix(member)}{k}": v for k, v in state["model"].items()}
     dims = states[0]["dims"] if members == 1 else {**states[0]["dims"], "members": members}
-    tensors["priors"] = torch.as_tensor(tasks.priors, dtype=torch.float32)
-    meta = {
-        "name": "test", "revision": 1, "parent_version": None, "source_run": "synthetic", "models": data.models,
-        "model_cost": {m: float(c) for m, c in zip(data.models, data.model_cost, strict=True)},
-        "cost_unit": data.cost_unit, "task_ids": tasks.task_ids.tolist(), "threshold": threshold,
-        "encoder": {"mode": "frozen", "name": "minilm", "dim": int(data.train.emb.shape[1])},
-        "estimator": dims, "alpha": 0.7, "tolerance": 0.0, "classifier_dev": dev_metrics, "added_models": [],
-    }  # fmt: skip
-    return save_bundle(BundleParts(meta, tensors, tasks.frame), out_dir)
+    meta = BundleMeta(
+        name="test", revision=1, parent_version=None, source_run="synthetic", models=data.models,
+        model_cost={m: float(c) for m, c in zip(data.models, data.model_cost, strict=True)},
+        cost_unit=data.cost_unit, task_ids=tasks.task_ids.tolist(), routing_threshold=threshold,
+        encoder={"mode": "frozen", "name": "minilm", "dim": int(data.train.emb.shape[1])},
+        estimator=dims, alpha=0.7, task_heads=True, score_scale="minmax", tolerance=0.0, prior={},
+        classifier_dev=dev_metrics, added_models=[],
+    )  # fmt: skip
+    parts = assemble_bundle(meta, classifier.state_dict(), [s["model"] for s in states], tasks.priors, tasks.frame)
+    return save_bundle(parts, out_dir)

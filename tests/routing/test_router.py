@@ -26,7 +26,7 @@ def bundle(run, tmp_path_factory):
 
 def _with(parts, **meta):
     """A Router of the bundle `parts` with some bundle.json entries replaced."""
-    return Router(type(parts)({**parts.meta, **meta}, parts.tensors, parts.tasks))
+    return Router(type(parts)(parts.meta.with_updates(**meta), parts.tensors, parts.tasks))
 
 
 def test_round_trip_gives_identical_scores(run, bundle) -> None:
@@ -103,12 +103,11 @@ def test_a_bundle_carries_its_fine_tuned_encoder(bundle, tmp_path) -> None:
     import shutil
 
     from finerouter.embed.encoder import encode, local_model_dir
-    from finerouter.errors import DataError
     from finerouter.routing.bundle import save_bundle
 
     parts = read_bundle(bundle)
     assert parts.extra_files == {} and not Router(parts).finetuned_encoder
-    parts.meta["encoder"] = {"mode": "finetune", "name": "encoder", "base": "minilm", "dim": 384}
+    parts.meta = parts.meta.with_updates(encoder={"mode": "finetune", "name": "encoder", "base": "minilm", "dim": 384})
     parts.extra_files = {"encoder": local_model_dir("minilm")}  # stands in for a fine-tuned copy
     out = save_bundle(parts, tmp_path / "tuned")
     router = Router.load(out)
@@ -157,45 +156,6 @@ def test_onnxruntime_encoder_routes_like_torch(bundle) -> None:
         Router.load(bundle, encoder_dtype="bfloat16", encoder_runtime="onnxruntime")
 
 
-def assert_only_appended(old, grown) -> None:
-    """Every old weight of a bundle is bit-identical in the grown one; only new slices were appended."""
-    assert set(grown.tensors) == set(old.tensors)
-    for key, before in old.tensors.items():
-        after = grown.tensors[key]
-        if key.startswith("classifier.") or ".adapter." in key:
-            assert torch.equal(before, after), key
-        elif key.endswith("slot_table") or key == "priors":
-            assert torch.equal(before, after[:, : before.shape[1]]), key  # one new column
-        else:  # stacked per-model / per-slot tensors: the old slices untouched, new ones appended
-            assert torch.equal(before, after[: before.shape[0]]), key
-
-
-def grow(run, source, tmp_path):
-    """`add_model` of the run's fifth model to the bundle `source`: (old parts, grown parts, new bundle dir, model)."""
-    from finerouter.stage2.add_model import add_model
-
-    table_dir = run.table.save(tmp_path / "table")
-    new = run.data.models[4]
-    ids = run.table.prompts["prompt_id"].to_numpy()
-    out = add_model(source, table_dir, new, tmp_path / "v2", embeddings=(run.emb, ids))
-    return read_bundle(source), read_bundle(out), out, new
-
-
-def test_add_model_trains_only_its_own_weights(run, bundle, tmp_path) -> None:
-    from finerouter.stage2.add_model import add_model
-
-    old, grown, out, new = grow(run, bundle, tmp_path)
-    table_dir, ids = tmp_path / "table", run.table.prompts["prompt_id"].to_numpy()
-    assert grown.meta["models"] == [*old.meta["models"], new]
-    assert grown.meta["revision"] == 2 and grown.meta["parent_version"] == old.meta["version"]
-    assert_only_appended(old, grown)
-    assert grown.tensors["estimator.general.w1"].shape[0] == 5
-    router = Router.load(out)
-    assert new in router.model_cost and router.route_embeddings(run.data.test.emb[:3], models=[new])[0].model == new
-    with pytest.raises(InvalidRequestError, match="already in bundle"):
-        add_model(out, table_dir, new, tmp_path / "v3", embeddings=(run.emb, ids))
-
-
 def test_cli_route_prints_the_decision(bundle, capsys) -> None:
     from finerouter.cli import main
 
@@ -206,22 +166,18 @@ def test_cli_route_prints_the_decision(bundle, capsys) -> None:
     assert "unknown model(s) ['nope']" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("objective", ["quality", "aiq"])
-def test_alpha_auto_maximises_the_chosen_dev_objective(run, bundle, objective) -> None:
-    from finerouter.routing.calibrate import calibrate
-    from tests.routing.factory import _subset
+def test_cli_route_takes_willingness(bundle, capsys) -> None:
+    from finerouter.cli import main
 
-    parts = read_bundle(bundle)
-    data = _subset(run.data, [run.data.models.index(m) for m in parts.meta["models"]])
-    cal = calibrate(parts, data.dev, data.model_cost, alpha="auto", tolerance=0.0, target_cost=None,
-                    alpha_objective=objective)  # fmt: skip
-    best = max(row[objective] for row in cal["alpha_sweep"])
-    chosen = next(row for row in cal["alpha_sweep"] if row["alpha"] == cal["alpha"])
-    assert chosen[objective] == pytest.approx(best, abs=1e-9) and cal["alpha_objective"] == objective
-    assert all(0.0 <= row["aiq"] <= 1.0 for row in cal["alpha_sweep"])
-    with pytest.raises(ConfigError, match="alpha objective 'cost' is not supported; valid: quality, aiq"):
-        calibrate(parts, data.dev, data.model_cost, alpha="auto", tolerance=0.0, target_cost=None,
-                  alpha_objective="cost")  # fmt: skip
+    router = Router.load(bundle)
+    prompt = "Translate 'cat' into French."
+    expected = router.route([prompt], willingness=5.0)[0].model
+    assert main(["route", "--bundle", str(bundle), prompt, "--willingness", "5", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["model"] == expected
+    assert main(["route", "--bundle", str(bundle), prompt, "--willingness", "-1"]) == 2
+    assert "willingness must be a number >= 0" in capsys.readouterr().err
+    assert main(["route", "--bundle", str(bundle), prompt, "--willingness", "1", "--tolerance", "0.1"]) == 2
+    assert "give tolerance or willingness, not both" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -232,20 +188,18 @@ def ensemble_bundle(run, tmp_path_factory):
 def test_ensemble_bundle_averages_its_members_and_member_zero_is_the_single_estimator(
     run, bundle, ensemble_bundle
 ) -> None:  # fmt: skip
-    from finerouter.stage2.models import member_tensors
-    from finerouter.stage2.training import build_estimator
+    from finerouter.stage2.models import MoEQualityEstimator
 
     single, ensemble = Router.load(bundle), Router.load(ensemble_bundle)
     parts = read_bundle(ensemble_bundle)
-    assert parts.meta["estimator"]["members"] == 3 and len(ensemble.estimator.members) == 3
-    assert "members" not in read_bundle(bundle).meta["estimator"]  # a single estimator's bundle is as before
+    assert parts.meta.estimator.members == 3 and len(ensemble.estimator.members) == 3
+    single_meta = json.loads((bundle / "bundle.json").read_text())
+    assert "members" not in single_meta["estimator"]  # a single estimator's bundle is as before
     emb = torch.as_tensor(run.data.test.emb)
-    task, _ = ensemble.classifier.assign(emb, ensemble.threshold)
+    task, _ = ensemble.classifier.assign(emb, ensemble.routing_threshold)
     per_member = []
-    for member in range(3):
-        weights = member_tensors(parts.tensors, member)
-        net = build_estimator(parts.meta["estimator"], weights["slot_table"])
-        net.load_state_dict(weights)
+    for weights in parts.member_states():
+        net = MoEQualityEstimator.from_state_dict(parts.meta.estimator.model_dump(), weights)
         with torch.no_grad():
             per_member.append(net.eval()(emb, task)[0].numpy())
     assert not np.allclose(per_member[0], per_member[1])  # independently seeded
@@ -260,40 +214,9 @@ def test_ensemble_bundle_averages_its_members_and_member_zero_is_the_single_esti
         Router(missing)
 
 
-def test_add_model_to_an_ensemble_trains_the_new_model_in_every_member(run, ensemble_bundle, tmp_path) -> None:
-    old, grown, out, new = grow(run, ensemble_bundle, tmp_path)
-    assert_only_appended(old, grown)  # in every member
-    heads = [grown.tensors[f"{p}general.w1"][-1] for p in ("estimator.", "estimator_1.", "estimator_2.")]
-    assert not torch.equal(heads[0], heads[1]) and not torch.equal(heads[1], heads[2])  # one per member
-    router = Router.load(out)
-    assert len(router.estimator.members) == 3
-    assert router.route_embeddings(run.data.test.emb[:3], models=[new])[0].model == new
-
-
-def test_task_heads_auto_picks_the_better_heads_and_alpha_on_dev(run, bundle) -> None:
-    from finerouter.routing.calibrate import calibrate
-    from tests.routing.factory import _subset
-
-    parts = read_bundle(bundle)
-    data = _subset(run.data, [run.data.models.index(m) for m in parts.meta["models"]])
-    cal = calibrate(parts, data.dev, data.model_cost, alpha="auto", tolerance=0.0, target_cost=None, task_heads="auto")
-    rows = [(cal["task_heads"], r) for r in cal["alpha_sweep"]]
-    rows += [(not cal["task_heads"], r) for r in cal["other_heads_alpha_sweep"]]
-    best = max(r["aiq"] for _, r in rows)
-    chosen = next(r for heads, r in rows if heads == cal["task_heads"] and r["alpha"] == cal["alpha"])
-    assert chosen["aiq"] == pytest.approx(best, abs=1e-9) and cal["task_heads_source"] == "dev, best aiq"
-    for fixed in (True, False):
-        cal = calibrate(parts, data.dev, data.model_cost, alpha=0.7, tolerance=0.0, target_cost=None, task_heads=fixed)
-        assert (
-            cal["task_heads"] is fixed and cal["task_heads_source"] == "config" and "other_heads_alpha_sweep" not in cal
-        )
-    with pytest.raises(ConfigError, match="task_heads 'maybe' is not supported; valid: true, false, auto"):
-        calibrate(parts, data.dev, data.model_cost, alpha="auto", tolerance=0.0, target_cost=None, task_heads="maybe")
-
-
 def test_a_bundle_routes_with_the_heads_it_records(run, bundle) -> None:
     parts = read_bundle(bundle)
-    assert "task_heads" not in parts.meta and Router(parts).use_task_heads  # bundles from before the choice
+    assert parts.meta.task_heads and Router(parts).use_task_heads
     emb = run.data.test.emb
     with_heads = Router(parts)
     general = _with(parts, task_heads=False)
@@ -308,7 +231,7 @@ def test_a_bundle_routes_with_the_heads_it_records(run, bundle) -> None:
 
 def test_quality_scale_keeps_the_ranking_and_puts_scores_in_quality_units(run, bundle) -> None:
     parts = read_bundle(bundle)
-    assert "score_scale" not in parts.meta and Router(parts).score_scale == "minmax"  # bundles from before it
+    assert parts.meta.score_scale == "minmax" and Router(parts).score_scale == "minmax"
     minmax, quality = Router(parts), _with(parts, score_scale="quality")
     emb = run.data.test.emb
     a = quality.analyse(emb)
@@ -336,10 +259,8 @@ def test_quality_scale_tolerance_is_in_predicted_quality(run, bundle) -> None:
         assert [d.model for d in router.route_embeddings(emb, tolerance=tau)] == expected
 
 
-def test_an_unknown_score_scale_is_refused(bundle) -> None:
+def test_an_unknown_score_scale_is_refused() -> None:
     from finerouter.routing.router import fuse
 
-    with pytest.raises(DataError, match="score_scale 'raw': valid: quality, minmax"):
-        _with(read_bundle(bundle), score_scale="raw")
     with pytest.raises(ValueError, match="unknown score scale 'raw'; valid: quality, minmax"):
         fuse(np.zeros((1, 2)), np.zeros((1, 2)), 0.5, np.ones((1, 2), bool), "raw")

@@ -17,18 +17,23 @@ def test_route_grouped_matches_single_calls_and_isolates_errors(router_bundle) -
         RouteQuery("Name the capital of Peru.", models=("no-such-model",)),  # unknown model: rejected alone
         RouteQuery("Translate 'good morning' to French.", models=(cheap,)),
         RouteQuery("What is the derivative of x^3?", max_cost=router.model_cost[cheap]),
+        RouteQuery("Write a python function that parses ISO dates.", willingness=1e9),
+        RouteQuery("Name the capital of Peru.", tolerance=0.1, willingness=0.5),  # both: rejected alone
     ]
     outcomes = route_grouped(router, queries)
     assert len(outcomes) == len(queries)
     assert outcomes[1].decision is None and "empty" in outcomes[1].error
     assert outcomes[4].decision is None and "no-such-model" in outcomes[4].error
+    assert outcomes[8].decision is None and "not both" in outcomes[8].error
     for query, outcome in zip(queries, outcomes, strict=True):
         if outcome.error is not None:
             continue
-        alone = router.route([query.prompt], tolerance=query.tolerance, max_cost=query.max_cost,
-                             models=list(query.models) if query.models else None)[0]  # fmt: skip
+        models = list(query.models) if query.models else None
+        alone = router.route([query.prompt], tolerance=query.tolerance, max_cost=query.max_cost, models=models,
+                             willingness=query.willingness)[0]  # fmt: skip
         assert outcome.decision.model == alone.model and outcome.decision.task_id == alone.task_id
     assert outcomes[2].decision.model == cheap and outcomes[5].decision.model == cheap
+    assert outcomes[7].decision.model == cheap
     assert router.model_cost[outcomes[6].decision.model] <= router.model_cost[cheap]
 
 

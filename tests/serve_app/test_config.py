@@ -29,7 +29,8 @@ def test_serve_config_file_is_a_valid_serve_deploy_config() -> None:
 
 
 def test_serve_config_file_loads_with_a_bundle_override(tmp_path: Path) -> None:
-    args = load_args(tmp_path, REPO / "serve_app" / "config.yaml", {"router.autoscaling.max_replicas": 3})
+    overrides = {"router.autoscaling.max_replicas": 3, "ingress.max_in_flight_batches": 3}
+    args = load_args(tmp_path, REPO / "serve_app" / "config.yaml", overrides)
     assert args.bundle == tmp_path.resolve()
     assert args.router.autoscaling.max_replicas == 3 and args.router.max_batch_size == 32
     app = serve_config(args, new_bundle=tmp_path)["applications"][0]
@@ -52,6 +53,10 @@ def test_ingress_batching_takes_the_router_batch_size_and_the_linger_in_seconds(
         ({"upstreams": {"a": {"base_url": "not a url"}}}, "base_url"),
         ({"router.colour": "blue"}, "colour"),
         ({"ingress.batch_linger_ms": -1}, "batch_linger_ms"),
+        (
+            {"router.autoscaling.max_replicas": 3, "ingress.max_in_flight_batches": 2},
+            r"max_replicas \(3\) is never reached.*= 2 router calls",
+        ),
     ],
 )
 def test_bad_arguments_name_the_field(tmp_path: Path, overrides: dict, needle: str) -> None:
@@ -102,3 +107,20 @@ def test_only_non_default_load_options_reach_the_router_class() -> None:
     assert load_options("bfloat16") == {"encoder_dtype": "bfloat16"}
     assert load_options(encoder_runtime="onnxruntime") == {"encoder_runtime": "onnxruntime"}
     assert load_options("bfloat16", "onnxruntime") == {"encoder_dtype": "bfloat16", "encoder_runtime": "onnxruntime"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "calls"),
+    [
+        ({}, 2),
+        ({"router.autoscaling.max_replicas": 6}, 6),
+        ({"router.autoscaling.max_replicas": 6, "ingress.num_replicas": 2}, 3),
+        ({"router.autoscaling.max_replicas": 4, "router.autoscaling.target_ongoing_requests": 2}, 8),
+        ({"router.autoscaling.max_replicas": 1}, 2),
+    ],
+)
+def test_ingress_keeps_enough_calls_out_for_the_autoscaler_to_reach_max_replicas(
+    tmp_path: Path, overrides: dict, calls: int
+) -> None:
+    args = load_args(tmp_path, None, overrides)
+    assert args.ingress.max_in_flight_batches == calls

@@ -101,7 +101,7 @@ def test_serve_flags(flags: list[str], expected: bool | None) -> None:
 
 def test_detection_agrees_with_the_encoder_check() -> None:
     """The real probe: bfloat16 is chosen exactly where the encoder's own load-time check accepts it."""
-    from finerouter.embed.encoder import check_encoder_options
+    from finerouter.embed.options import check_encoder_options
     from finerouter.errors import ConfigError
 
     try:

@@ -130,6 +130,11 @@ def test_route_constraints(served: Served) -> None:
     # a tolerance wider than any score gap takes the cheapest allowed model
     loose = served.post("/v1/route", {"prompt": prompt, "tolerance": 1e9}).json()
     assert loose["model"] == served.cheapest
+    # willingness (lambda) instead: paying nothing for quality takes the cheapest, 0 the best score
+    thrifty = served.post("/v1/route", {"prompt": prompt, "willingness": 1e9}).json()
+    assert thrifty["model"] == served.cheapest
+    best = served.post("/v1/route", {"prompt": prompt, "willingness": 0.0}).json()
+    assert best["scores"][best["model"]] == max(best["scores"].values())
 
 
 def test_concurrent_requests_each_get_their_own_decision(served: Served, router_bundle) -> None:
@@ -188,6 +193,8 @@ def test_route_many_takes_lists_longer_than_a_batch(served: Served, router_bundl
         ({"prompt": "hi", "messages": [{"role": "user", "content": "hi"}]}, 422, "exactly one"),
         ({}, 422, "exactly one"),
         ({"prompt": "hi", "tolerance": -1}, 422, "tolerance"),
+        ({"prompt": "hi", "willingness": -1}, 422, "willingness"),
+        ({"prompt": "hi", "willingness": 0.5, "tolerance": 0.1}, 400, "give tolerance or willingness, not both"),
         ({"prompt": "hi", "models": []}, 422, "models"),
         ({"prompt": "hi", "temperature": 1}, 422, "temperature"),
         ({"prompt": "x" * 2_001}, 413, "max_prompt_chars"),
@@ -309,6 +316,8 @@ def test_chat_stream_cut_midway_raises_in_the_openai_client(served: Served) -> N
         ("finerouter:tolerance=abc", 400, "number"),
         ("finerouter:speed=1", 400, "options"),
         ("finerouter:tolerance=-1", 400, ">= 0"),
+        ("finerouter:willingness=-1", 400, ">= 0"),
+        ("finerouter:tolerance=0.1,willingness=1", 400, "not both"),
     ],
 )
 def test_chat_bad_model_field(served: Served, model: str, status: int, needle: str) -> None:
@@ -394,8 +403,8 @@ def test_bundle_update_drops_no_request(served: Served, tmp_path: Path) -> None:
     from serve_app.app import deploy_config, serve_config
 
     parts = read_bundle(served.args.bundle)
-    old_version = parts.meta["version"]
-    parts.meta |= {"revision": parts.meta.get("revision", 1) + 1, "parent_version": old_version}
+    old_version = parts.meta.version
+    parts.meta = parts.meta.with_updates(revision=parts.meta.revision + 1, parent_version=old_version)
     new_bundle = save_bundle(parts, tmp_path / "bundle-r2")
     new_version = json.loads((new_bundle / "bundle.json").read_text())["version"]
     assert new_version != old_version
@@ -440,9 +449,10 @@ def test_publish_stage_swaps_the_served_bundle(served: Served, tmp_path: Path) -
     from finerouter.pipeline.stage import MARKER_FILE, StageContext
     from finerouter.routing.bundle import read_bundle, save_bundle
     from finerouter.stages.publish import PublishStage
+    from jobs.rebuild import swap_serve_bundle
 
     parts = read_bundle(served.args.bundle)
-    parts.meta |= {"revision": parts.meta.get("revision", 1) + 10, "parent_version": parts.meta["version"]}
+    parts.meta = parts.meta.with_updates(revision=parts.meta.revision + 10, parent_version=parts.meta.version)
     run_dir = tmp_path / "run"
     bundle = save_bundle(parts, run_dir / "bundle")
     (bundle / MARKER_FILE).write_text(json.dumps({"output_fingerprint": "f" * 64}))
@@ -453,7 +463,8 @@ def test_publish_stage_swaps_the_served_bundle(served: Served, tmp_path: Path) -
     )
     out = tmp_path / "out"
     out.mkdir()
-    stats = PublishStage(config).run(StageContext(config, run_dir, out, logging.getLogger("test")))
+    stage = PublishStage(config, swap_bundle=swap_serve_bundle)
+    stats = stage.run(StageContext(config, run_dir, out, logging.getLogger("test")))
     assert stats["bundle_version"] == new_version and latest(root) == Path(stats["published"])
     for _ in range(100):
         if requests.get(served.base + "/healthz", timeout=10).json()["bundle_version"] == new_version:
@@ -479,11 +490,12 @@ def test_publish_preflight_checks_the_app_when_the_rebuild_starts(served: Served
     from finerouter.pipeline.publish import check_serve_app
     from finerouter.pipeline.rebuild_preflight import preflight_rebuild
     from finerouter.stages.publish import PublishStage
+    from jobs.rebuild import swap_serve_bundle
 
     overrides = ["data.format=synthetic", f"artifacts_dir={tmp_path}", f"publish.root={tmp_path / 'published'}"]
     config = load_config(None, [*overrides, "publish.serve_app=nope"])
     with pytest.raises(
         ConfigError, match=r"publish.serve_app 'nope' is not running on this Ray cluster; running: \['finerouter'\]"
     ):
-        preflight_rebuild(config, [PublishStage(config)])
+        preflight_rebuild(config, [PublishStage(config, swap_bundle=swap_serve_bundle)])
     assert check_serve_app("finerouter", wait_running_s=5)["status"] == "RUNNING"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from finerouter.errors import InvalidRequestError
+from serve_app.messages import parse_model_field
 from serve_app.schemas import ChatCompletionRequest, RouteRequest
 from serve_app.text import TEXT_ERROR, unencodable_path
 
@@ -78,3 +80,13 @@ def test_openapi_says_exactly_one_of_prompt_and_messages() -> None:
     validator = jsonschema.Draft202012Validator(schema)
     assert validator.is_valid({"prompt": "x"}) and validator.is_valid({"messages": [{"role": "user"}]})
     assert not validator.is_valid({}) and not validator.is_valid({"prompt": "x", "messages": [{"role": "user"}]})
+
+
+def test_willingness_is_a_route_option_of_both_endpoints() -> None:
+    assert RouteRequest(prompt="hi", willingness=0.5).willingness == 0.5
+    with pytest.raises(ValidationError, match="willingness"):
+        RouteRequest(prompt="hi", willingness=-0.1)
+    spec = parse_model_field("finerouter:willingness=0.5,max_cost=2", ["a", "b"])
+    assert (spec.route, spec.willingness, spec.max_cost, spec.tolerance) == (True, 0.5, 2.0, None)
+    with pytest.raises(InvalidRequestError, match=r"option willingness .* must be a finite number >= 0"):
+        parse_model_field("finerouter:willingness=-1", ["a"])

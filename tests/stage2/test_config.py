@@ -14,7 +14,6 @@ def test_defaults_are_the_cpu_path() -> None:
     s2 = load_config(None, BASE).stage2
     assert s2.encoder == "frozen" and s2.alpha == "auto" and not s2.scaling.use_gpu
     assert s2.scaling.resources_per_worker() == {"CPU": 1.0}
-    assert s2.estimator.members == 1
     assert load_config(None, BASE).ray.fault_tolerance.train_poll_interval_s == 0.1
 
 
@@ -32,8 +31,6 @@ def test_bad_stage2_values_name_the_problem() -> None:
         load_config(None, [*BASE, "stage2.encoder=finetune", "stage2.finetune.encoder_lr=0"])
     with pytest.raises(ConfigError, match=r"stage2\.scaling\.num_workers"):
         load_config(None, [*BASE, "stage2.scaling.num_workers=0"])
-    with pytest.raises(ConfigError, match=r"stage2\.estimator\.members: Input should be greater than or equal to 1"):
-        load_config(None, [*BASE, "stage2.estimator.members=0"])
     with pytest.raises(ConfigError, match=r"ray\.fault_tolerance\.train_poll_interval_s: Input should be greater"):
         load_config(None, [*BASE, "ray.fault_tolerance.train_poll_interval_s=0"])
     with pytest.raises(ConfigError, match=r"stage2\.estimator\.hiddn: Extra inputs are not permitted"):

@@ -8,7 +8,6 @@ import pytest
 
 from finerouter.config import load_config
 from finerouter.errors import ConfigError
-from finerouter.stage2.add_model import _new_prior_column
 from finerouter.stage2.data import load_tasks, shrink, stage1_priors
 
 MODELS = ["a", "b"]
@@ -63,11 +62,3 @@ def test_bad_prior_settings_fail_with_the_choices() -> None:
         load_config(None, [*base, "stage2.prior.statistic=mode"])
     prior = load_config(None, [*base, "stage2.prior.statistic=mean", "stage2.prior.shrinkage=20"]).stage2.prior
     assert (prior.statistic, prior.shrinkage) == ("mean", 20.0)
-
-
-def test_an_added_model_gets_its_prior_by_the_bundle_rule() -> None:
-    quality = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 1.0])
-    task = np.array([0, 0, 1, 1, 1, -1])
-    assert _new_prior_column(quality, task, 2, {}) == [1.0, 0.0, 1.0]  # median, as the paper (old bundles)
-    shrunk = _new_prior_column(quality, task, 2, {"statistic": "mean", "shrinkage": 2.0})
-    np.testing.assert_allclose(shrunk, [(2 * 1 + 2 * 0.5) / 4, (0 + 2 * 0.5) / 5, (1 + 2 * 0.5) / 3])

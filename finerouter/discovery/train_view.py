@@ -1,4 +1,4 @@
-"""Reading other stages' outputs: one place that knows the file names."""
+"""The train prompts as task discovery sees them, read from a rebuild's artifacts."""
 
 from __future__ import annotations
 
@@ -8,30 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from finerouter.data.table import RoutingTable
+from finerouter.data.artifacts import DESC_EMB, DESCRIPTIONS, PREFERENCES, train_table
 from finerouter.discovery.preferences import ranks_from_lists
-
-TABLE = "import/table"
-DESCRIPTIONS = "describe/descriptions.parquet"
-PROMPT_EMB = "embed/prompt_embeddings.npy"
-PROMPT_EMB_IDS = "embed/prompt_ids.parquet"
-DESC_EMB = "embed/description_embeddings.npy"
-PREFERENCES = "preferences/preferences.npy"
-KNN = "knn/knn.npz"
-EDGES = "graph/edges.parquet"
-COMMUNITIES = "communities/communities.parquet"
-TASKS = "tasks/tasks.parquet"
-TASK_EMB = "tasks/task_embeddings.npy"
-ASSIGNMENTS = "tasks/assignments.parquet"
-
-
-def load_table(run_dir: Path) -> RoutingTable:
-    return RoutingTable.load(run_dir / TABLE)
-
-
-def train_table(run_dir: Path) -> RoutingTable:
-    """Task discovery uses the train split only: dev and test never shape the tasks."""
-    return load_table(run_dir).split("train")
 
 
 @dataclass

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from finerouter.errors import ConfigError
+from finerouter.evaluation.data import Split
+from finerouter.evaluation.harness import split_aiq, trace
+from finerouter.routing.bundle import BundleParts
+from finerouter.routing.router import Router
 from finerouter.stage2.config import ALPHA_GRID
-
-if TYPE_CHECKING:
-    from finerouter.evaluation.data import Split
-    from finerouter.routing.bundle import BundleParts
 
 TOLERANCE_GRID = tuple(round(0.005 * i, 3) for i in range(0, 201))
 
 
 def dev_outcome(
-    router: Any, dev: Split, alpha: float, tolerance: float, task_heads: bool | None = None
+    router: Router, dev: Split, alpha: float, tolerance: float, task_heads: bool | None = None
 ) -> tuple[float, float]:
     """Mean dev quality and cost of routing with (alpha, tolerance); models without a dev outcome are not offered."""
     available = ~np.isnan(dev.quality)
@@ -27,15 +27,13 @@ def dev_outcome(
     return float(np.nan_to_num(dev.quality)[rows, choice].mean()), float(np.nan_to_num(dev.cost)[rows, choice].mean())
 
 
-def dev_aiq(router: Any, dev: Split, model_cost: np.ndarray, alpha: float, task_heads: bool | None = None) -> float:
+def dev_aiq(router: Router, dev: Split, model_cost: np.ndarray, alpha: float, task_heads: bool | None = None) -> float:
     """AIQ on dev of the willingness (lambda) curve of routing with `alpha`, as the evaluation traces it."""
-    from finerouter.evaluation.harness import split_aiq, trace
-
     scores = router.fused_scores(dev.emb, alpha=alpha, use_task_heads=task_heads)
     return split_aiq(trace(scores, dev, model_cost, "lambda"), dev)
 
 
-def alpha_sweep(router: Any, dev: Split, model_cost: np.ndarray, task_heads: bool) -> list[dict[str, float]]:
+def alpha_sweep(router: Router, dev: Split, model_cost: np.ndarray, task_heads: bool) -> list[dict[str, float]]:
     """Dev quality and cost at tolerance 0, and dev AIQ, at every alpha of ALPHA_GRID."""
     return [_row_at(router, dev, model_cost, task_heads, a) for a in ALPHA_GRID]
 
@@ -47,13 +45,13 @@ def calibrate(
     """alpha 'auto' maximises `alpha_objective` on dev: 'quality' (mean quality at tolerance 0) or 'aiq' (AIQ of
     the lambda curve); ties go to the alpha nearest 0.5. task_heads 'auto' chooses, with alpha, between routing
     with the task heads and with the general heads only, by the same objective; ties go to the general heads."""
-    from finerouter.routing.router import Router
-
     if alpha_objective not in ("quality", "aiq"):
         raise ConfigError(f"alpha objective {alpha_objective!r} is not supported; valid: quality, aiq")
     if task_heads not in (True, False, "auto"):
         raise ConfigError(f"task_heads {task_heads!r} is not supported; valid: true, false, auto")
-    router = Router(_placeholder(parts))
+    # the bundle under construction, with a provisional version, so a Router can score dev with it
+    provisional = parts.meta.with_updates(version="calibrating")
+    router = Router(BundleParts(provisional, parts.tensors, parts.tasks, parts.extra_files))
     options = [False, True] if task_heads == "auto" else [bool(task_heads)]
     sweeps = {heads: alpha_sweep(router, dev, model_cost, heads) for heads in options}
     key = "aiq" if alpha_objective == "aiq" else "quality"
@@ -94,13 +92,6 @@ def calibrate(
     return out
 
 
-def _row_at(router: Any, dev: Split, model_cost: np.ndarray, heads: bool, alpha: float) -> dict[str, float]:
+def _row_at(router: Router, dev: Split, model_cost: np.ndarray, heads: bool, alpha: float) -> dict[str, float]:
     quality, cost = dev_outcome(router, dev, alpha, 0.0, heads)
     return {"alpha": alpha, "quality": quality, "cost": cost, "aiq": dev_aiq(router, dev, model_cost, alpha, heads)}
-
-
-def _placeholder(parts: BundleParts) -> BundleParts:
-    """The bundle under construction, with a provisional version, so a Router can score dev with it."""
-    from finerouter.routing.bundle import BundleParts
-
-    return BundleParts({**parts.meta, "version": "calibrating"}, parts.tensors, parts.tasks, parts.extra_files)

@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
+from finerouter.build.assemble import assemble_bundle
+from finerouter.data.table import RoutingTable
 from finerouter.errors import DataError, InvalidRequestError
-from finerouter.routing.bundle import BundleParts, estimator_members, read_bundle, save_bundle
+from finerouter.routing.bundle import BundleParts, PriorRecord, read_bundle, save_bundle
+from finerouter.routing.router import Router
 from finerouter.stage2.config import EstimatorSettings
-from finerouter.stage2.models import member_prefix, member_seed, member_tensors
+from finerouter.stage2.models import member_seed, slot_table_for
+from finerouter.stage2.ray_runner import train_local
 
 log = logging.getLogger("finerouter.add_model")
 COST_UNITS = {"call": "USD per prompt", "price": "USD per 1M tokens (blended model price)"}
@@ -48,11 +51,6 @@ def add_model(
     settings: EstimatorSettings | None = None, embeddings: tuple[np.ndarray, np.ndarray] | None = None, seed: int = 0,
 ) -> Path:  # fmt: skip
     """embeddings: optional (vectors, prompt_ids) already computed with the bundle's encoder (else encoded here)."""
-    from finerouter.data.table import RoutingTable
-    from finerouter.routing.router import Router
-    from finerouter.stage2.models import slot_table_for
-    from finerouter.stage2.ray_runner import train_local
-
     settings = settings or EstimatorSettings()
     parts = read_bundle(bundle_dir)
     router = Router(parts)
@@ -68,42 +66,40 @@ def add_model(
     quality, cost = table.quality_matrix()[:, column], table.cost_matrix()[:, column]
     train, dev = _split_rows(table.prompts, ~np.isnan(quality))
     x = _embed(router, table.prompts, embeddings)
-    task, _ = router.classifier.assign(torch.as_tensor(x), router.threshold)
+    task, _ = router.classifier.assign(torch.as_tensor(x), router.routing_threshold)
     task = task.numpy()
     joined = _joined_tasks(parts.tasks, router, task[train], quality[train], settings.min_task_prompts)
     solo_slots = slot_table_for([[0] if j else [] for j in joined], 1)
-    dims = parts.meta["estimator"]
+    dims = parts.meta.estimator
     data = {
         "x": x[train], "quality": quality[train, None], "task": task[train], "x_dev": x[dev],
         "quality_dev": quality[dev, None], "task_dev": task[dev], "slot_table": solo_slots,
     }  # fmt: skip
-    run_settings = {**settings.model_dump(), **{k: dims[k] for k in ("adapter_dim", "model_dim", "hidden", "dropout")}}
+    sizes = dims.model_dump(include={"adapter_dim", "model_dim", "hidden", "dropout"})
+    run_settings = {**settings.model_dump(), **sizes}
     solos = []  # one new head set per ensemble member, on that member's frozen adapter
-    for member in range(estimator_members(dims)):
-        weights = member_tensors(parts.tensors, member)
+    for member, weights in enumerate(parts.member_states()):
         adapter = {k[len("adapter.") :]: v for k, v in weights.items() if k.startswith("adapter.")}
         solos.append(
             train_local("estimator", data, run_settings, seed=member_seed(seed, member), frozen_adapter=adapter)
         )
-    merged = _merge(parts, [s["model"] for s in solos], solo_slots, model, quality[train], task[train], cost[train])
-    merged.meta["added_models"] = [
-        *parts.meta.get("added_models", []),
-        {"model": model, "train_prompts": len(train), "dev_prompts": len(dev), "joined_tasks": _ids(router, joined),
-         "best_dev_loss": solos[0].get("best_dev_loss", {})},
-    ]  # fmt: skip
-    out = (
-        Path(out_dir) if out_dir else Path(bundle_dir).with_name(f"{Path(bundle_dir).name}-r{merged.meta['revision']}")
-    )
+    added = {
+        "model": model, "train_prompts": len(train), "dev_prompts": len(dev), "joined_tasks": _ids(router, joined),
+        "best_dev_loss": solos[0].get("best_dev_loss", {}),
+    }  # fmt: skip
+    merged = _merge(parts, [s["model"] for s in solos], solo_slots, model, quality[train], task[train], cost[train],
+                    added)  # fmt: skip
+    out = Path(out_dir) if out_dir else Path(bundle_dir).with_name(f"{Path(bundle_dir).name}-r{merged.meta.revision}")
     path = save_bundle(merged, out)
     log.info("added %s: %d train prompts, joined tasks %s -> %s", model, len(train), _ids(router, joined), path)
     return path
 
 
-def _ids(router, joined: list[bool]) -> list[int]:
+def _ids(router: Router, joined: list[bool]) -> list[int]:
     return [int(router.task_ids[t]) for t, j in enumerate(joined) if j]
 
 
-def _embed(router, prompts: pd.DataFrame, embeddings: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+def _embed(router: Router, prompts: pd.DataFrame, embeddings: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
     if embeddings is None:
         return router.embed(list(prompts["prompt"]))
     vectors, ids = embeddings
@@ -113,7 +109,9 @@ def _embed(router, prompts: pd.DataFrame, embeddings: tuple[np.ndarray, np.ndarr
     return np.asarray(vectors[rows.to_numpy(dtype=int)], dtype=np.float32)
 
 
-def _joined_tasks(tasks: pd.DataFrame, router, task: np.ndarray, quality: np.ndarray, min_prompts: int) -> list[bool]:
+def _joined_tasks(
+    tasks: pd.DataFrame, router: Router, task: np.ndarray, quality: np.ndarray, min_prompts: int
+) -> list[bool]:
     rows = tasks.set_index("task_id")
     joined = []
     for t, task_id in enumerate(router.task_ids):
@@ -128,11 +126,10 @@ def _joined_tasks(tasks: pd.DataFrame, router, task: np.ndarray, quality: np.nda
     return joined
 
 
-def _new_prior_column(quality: np.ndarray, task: np.ndarray, n_tasks: int, settings: dict[str, Any]) -> list[float]:
-    """The new model's prior per task (last: no task), by the bundle's prior settings (the paper's median,
-    unshrunk, for bundles that predate them)."""
-    statistic = np.median if settings.get("statistic", "median") == "median" else np.mean
-    k = float(settings.get("shrinkage", 0.0))
+def _new_prior_column(quality: np.ndarray, task: np.ndarray, n_tasks: int, settings: PriorRecord) -> list[float]:
+    """The new model's prior per task (last: no task), by the bundle's prior settings."""
+    statistic = np.median if settings.statistic == "median" else np.mean
+    k = float(settings.shrinkage)
     overall = float(statistic(quality[~np.isnan(quality)])) if (~np.isnan(quality)).any() else 0.0
     column = []
     for members in [task == i for i in range(n_tasks)] + [task < 0]:
@@ -144,25 +141,28 @@ def _new_prior_column(quality: np.ndarray, task: np.ndarray, n_tasks: int, setti
 
 def _merge(
     parts: BundleParts, solos: list[dict[str, torch.Tensor]], solo_slots: np.ndarray, model: str, quality: np.ndarray,
-    task: np.ndarray, cost: np.ndarray,
+    task: np.ndarray, cost: np.ndarray, added: dict,
 ) -> BundleParts:  # fmt: skip
     """`solos[i]`: the new model's weights trained under ensemble member i (its slot layout is the same in all)."""
-    t = dict(parts.tensors)
-    old_slots = t["estimator.slot_table"]
-    offset = int(t["estimator.task_heads.w1"].shape[0])
+    members = parts.member_states()
+    old_slots = members[0]["slot_table"]
+    offset = int(members[0]["task_heads.w1"].shape[0])
     new_column = torch.as_tensor(np.where(solo_slots[:, 0] >= 0, solo_slots[:, 0] + offset, -1)).to(old_slots.dtype)
-    for member, solo in enumerate(solos):
-        p = member_prefix(member)
-        t[f"{p}model_emb"] = torch.cat([t[f"{p}model_emb"], solo["model_emb"]])
+    grown = []
+    for state, solo in zip(members, solos, strict=True):
+        state = dict(state)
+        state["model_emb"] = torch.cat([state["model_emb"], solo["model_emb"]])
         for head in ("general", "task_heads"):
             for name in ("w1", "b1", "w2", "b2"):
-                key = f"{p}{head}.{name}"
-                t[key] = torch.cat([t[key], solo[f"{head}.{name}"]])
-        t[f"{p}slot_table"] = torch.cat([old_slots, new_column[:, None]], dim=1)
-    prior = _new_prior_column(quality, task, len(old_slots), parts.meta.get("prior", {}))
-    t["priors"] = torch.cat([t["priors"], torch.tensor(prior, dtype=t["priors"].dtype)[:, None]], dim=1)
+                key = f"{head}.{name}"
+                state[key] = torch.cat([state[key], solo[key]])
+        state["slot_table"] = torch.cat([old_slots, new_column[:, None]], dim=1)
+        grown.append(state)
+    prior = _new_prior_column(quality, task, len(old_slots), parts.meta.prior)
+    old_priors = parts.tensors["priors"]
+    priors = torch.cat([old_priors, torch.tensor(prior, dtype=old_priors.dtype)[:, None]], dim=1)
     tasks = parts.tasks.copy()
-    ids = [int(i) for i in parts.meta["task_ids"]]
+    ids = [int(i) for i in parts.meta.task_ids]
     joined_ids = {ids[i] for i in range(len(ids)) if solo_slots[i, 0] >= 0}
     real_prior = {tid: prior[i] for i, tid in enumerate(ids)}
     tasks["candidates"] = [
@@ -179,13 +179,14 @@ def _merge(
         for tid in tasks["task_id"]
     ]  # fmt: skip
     tasks["mean_quality"] = [[*m, v] for m, v in zip(tasks["mean_quality"], means, strict=True)]
-    meta = dict(parts.meta)
+    meta = parts.meta
     mean_cost = float(np.nanmean(cost)) if np.isfinite(cost).any() else None
-    meta.update(
-        models=[*meta["models"], model],
-        model_cost={**meta["model_cost"], model: mean_cost},
-        estimator={**meta["estimator"], "n_models": meta["estimator"]["n_models"] + 1},
-        revision=int(meta.get("revision", 1)) + 1,
-        parent_version=meta["version"],
+    meta = meta.with_updates(
+        models=[*meta.models, model],
+        model_cost={**meta.model_cost, model: mean_cost},
+        estimator={**meta.estimator.model_dump(exclude_unset=True), "n_models": meta.estimator.n_models + 1},
+        revision=meta.revision + 1,
+        parent_version=meta.version,
+        added_models=[*meta.added_models, added],
     )
-    return BundleParts(meta, t, tasks, parts.extra_files)
+    return assemble_bundle(meta, parts.classifier_state(), grown, priors, tasks, parts.extra_files)

@@ -1,4 +1,4 @@
-"""Stable fingerprints of configuration values and files, for deciding whether a stage must rerun."""
+"""Stable fingerprints of configuration values and files: a stage reruns, and a cached result is reused, by them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from finerouter.pipeline.stage import RECORD_PREFIX
+# Top-level files of a stage's output named `_*` record how the output was made (the completion marker, timings),
+# not what it is: the output fingerprint leaves them out, so identical runs give identical fingerprints.
+RECORD_PREFIX = "_"
+TIMINGS_FILE = f"{RECORD_PREFIX}timings.json"  # how long the parts of a stage took
 
 
 def fingerprint_value(value: Any) -> str:

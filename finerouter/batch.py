@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from finerouter.config import FaultToleranceConfig
+from finerouter.ray_config import FaultToleranceConfig
 
 
 @dataclass(frozen=True)
@@ -89,8 +88,6 @@ def map_stage(
     Ray Data names log files after it).
     """
     import ray.data
-
-    from finerouter.config import FaultToleranceConfig
 
     ft = fault_tolerance or FaultToleranceConfig()
     configure_data_context(dataset.context, ft)
