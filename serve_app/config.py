@@ -296,10 +296,11 @@ class ServeAppArgs(ServiceArgs):
         calls = ingress.num_replicas * ingress.max_in_flight_batches
         if scaling.max_replicas > 1 and scaling.max_replicas * scaling.target_ongoing_requests > calls:
             raise ValueError(
-                f"router.autoscaling.max_replicas ({scaling.max_replicas}) is never reached: the ingress keeps at most "
-                f"ingress.num_replicas x ingress.max_in_flight_batches = {calls} router calls out, and Serve adds a "
-                f"replica only above router.autoscaling.target_ongoing_requests ({scaling.target_ongoing_requests:g}) "
-                f"per replica; raise ingress.max_in_flight_batches or ingress.num_replicas, or lower max_replicas or "
+                f"router.autoscaling.max_replicas ({scaling.max_replicas}) cannot all be used: the ingress keeps at "
+                f"most ingress.num_replicas x ingress.max_in_flight_batches = {calls} router calls out, so more "
+                f"replicas than {calls} / target_ongoing_requests ({scaling.target_ongoing_requests:g}) are neither "
+                "started by the autoscaler nor kept busy; raise ingress.max_in_flight_batches or ingress.num_replicas "
+                "(or leave max_in_flight_batches unset: it follows max_replicas), or lower max_replicas or "
                 "target_ongoing_requests"
             )
         return self

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from finerouter.embed.options import ENCODER_DTYPES, ENCODER_RUNTIMES
-from serve_app.config import IngressArgs
+from serve_app.config import IngressArgs, ServeAppArgs
 from serve_app.local import direct_ingress_env
 
 
@@ -109,8 +109,9 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
         "HTTP proxy hop; gRPC between replicas); user code stays on its own thread",
     )  # fmt: skip
     parser.add_argument(
-        "--in-flight-batches", type=int, default=IngressArgs().max_in_flight_batches,
-        help="ingress.max_in_flight_batches: router calls each ingress replica keeps out at once",
+        "--in-flight-batches", type=int,
+        help="ingress.max_in_flight_batches: router calls each ingress replica keeps out at once (default: enough "
+        "to keep every router replica busy, at least 2)",
     )  # fmt: skip
     parser.add_argument(
         "--batch-linger-ms", type=float, default=IngressArgs().batch_linger_ms,
@@ -122,7 +123,7 @@ def deploy(
     bundle: Path, ray_cpus: int, replicas: int, replica_cpus: float, max_batch: int, port: int,
     metrics_port: int | None = None, encoder_dtype: str = "float32", batch_wait_s: float = 0.0,
     encoder_runtime: str = "torch", direct_ingress: bool = False,
-    in_flight_batches: int = IngressArgs().max_in_flight_batches,
+    in_flight_batches: int | None = None,
     batch_linger_ms: float = IngressArgs().batch_linger_ms,
 ) -> str:  # fmt: skip
     """Start Ray and the app here; returns the URL clients use (the ingress replica itself with `direct_ingress`)."""
@@ -132,14 +133,14 @@ def deploy(
     from ray import serve
 
     from serve_app.app import build_app
-    from serve_app.config import ServeAppArgs
 
     args = ServeAppArgs.model_validate({
         "bundle": str(bundle),
         "router": {"max_batch_size": max_batch, "num_cpus": replica_cpus, "encoder_dtype": encoder_dtype,
                    "encoder_runtime": encoder_runtime, "batch_wait_timeout_s": batch_wait_s,
                    "autoscaling": {"min_replicas": replicas, "max_replicas": replicas}},
-        "ingress": {"max_in_flight_batches": in_flight_batches, "batch_linger_ms": batch_linger_ms},
+        "ingress": {"batch_linger_ms": batch_linger_ms}
+        | ({} if in_flight_batches is None else {"max_in_flight_batches": in_flight_batches}),
     })  # fmt: skip
     ray.init(
         address="local", num_cpus=ray_cpus, include_dashboard=False, log_to_driver=False,

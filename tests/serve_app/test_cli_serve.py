@@ -51,7 +51,7 @@ def test_cli_serve_defaults_route_show_metrics_and_stop(router_bundle) -> None:
         assert scraped.status_code == 200, scraped.text
         assert f'finerouter_routes_by_model_total{{model="{expected.model}"}} 1.0' in scraped.text
         deadline = time.monotonic() + 120  # the app answers a moment before the command reports it
-        while not any("direct ingress" in line for line in lines) and time.monotonic() < deadline:
+        while not any(f"at http://127.0.0.1:{port}" in line for line in lines) and time.monotonic() < deadline:
             time.sleep(0.5)
     finally:
         process.send_signal(signal.SIGTERM)

@@ -55,7 +55,7 @@ def test_ingress_batching_takes_the_router_batch_size_and_the_linger_in_seconds(
         ({"ingress.batch_linger_ms": -1}, "batch_linger_ms"),
         (
             {"router.autoscaling.max_replicas": 3, "ingress.max_in_flight_batches": 2},
-            r"max_replicas \(3\) is never reached.*= 2 router calls",
+            r"max_replicas \(3\) cannot all be used.*= 2 router calls",
         ),
     ],
 )
