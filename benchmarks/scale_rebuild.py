@@ -180,7 +180,10 @@ def raw_encoder_throughput(config: RebuildConfig, n_texts: int) -> dict[str, Any
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES),
+        help="prompts per rebuild; growth exponents need two sizes or more (one size: its times alone)",
+    )  # fmt: skip
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "scale.yaml")
     parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "scale-rebuild")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -188,8 +191,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--encoder-texts", type=int, default=2000, help="texts of the raw encoder measurement")
     parser.add_argument("--sample-interval", type=float, default=0.5, help="seconds between memory samples")
     args = parser.parse_args(argv)
-    if len(set(args.sizes)) < 2:
-        parser.error("--sizes needs at least two different sizes to fit growth exponents")
     out = args.out.resolve()
     config = load_config(args.config, args.overrides)
     raw = raw_encoder_throughput(config, args.encoder_texts)
