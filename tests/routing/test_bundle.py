@@ -12,19 +12,8 @@ import pytest
 from finerouter.errors import DataError
 from finerouter.routing.bundle import FORMAT_VERSION, parse_meta, read_bundle, read_meta, save_bundle
 from finerouter.routing.router import Router
-from tests.routing.factory import make_bundle, synthetic_run
 
 FORMAT_1 = Path(__file__).parent / "data" / "bundle_format1.json"  # artifacts/llmrouter/bundle as written before
-
-
-@pytest.fixture(scope="module")
-def run():
-    return synthetic_run()
-
-
-@pytest.fixture(scope="module")
-def bundle(run, tmp_path_factory):
-    return make_bundle(tmp_path_factory.mktemp("b") / "bundle", run, models=run.data.models[:4])
 
 
 def as_format_1(bundle: Path, out: Path, *, before_options: bool = False) -> Path:

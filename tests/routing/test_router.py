@@ -11,17 +11,7 @@ import torch
 from finerouter.errors import ConfigError, DataError, InvalidRequestError
 from finerouter.routing.bundle import read_bundle
 from finerouter.routing.router import Router
-from tests.routing.factory import make_bundle, synthetic_run
-
-
-@pytest.fixture(scope="module")
-def run():
-    return synthetic_run()
-
-
-@pytest.fixture(scope="module")
-def bundle(run, tmp_path_factory):
-    return make_bundle(tmp_path_factory.mktemp("b") / "bundle", run, models=run.data.models[:4])
+from tests.routing.factory import make_bundle
 
 
 def _with(parts, **meta):
