@@ -1,13 +1,14 @@
 """Scale benchmark: the ENTIRE rebuild (jobs.rebuild, every stage to the evaluation) on simulated tables
 of growing size, on the local Ray this config starts.
 
-Per size it records each stage's wall time (the runner's summary.json), the peak resident memory of the process
-tree (the rebuild's driver plus every Ray process it starts, sampled with psutil; shared pages such as Ray's
-object store are counted in each process that maps them, so this is an upper bound), and fits each stage's growth
-exponent (least squares on log time vs log prompts). It also times the raw encoder in this process on all of Ray's
-CPUs (or on the GPU), on texts of the same length mix, so the embed stage's efficiency is a ratio measured on the
-same machine in the same run. The test and dev splits are capped (--split-cap, 35,000 prompts by default) so the
-evaluation stays meaningful without growing with the table.
+Per size it records each stage's wall time (the runner's summary.json) and the peak memory of the process tree
+(the rebuild's driver plus every Ray process it starts, sampled with psutil), overall and per stage: summed RSS, an
+upper bound (a shared page such as Ray's object store counts in each process that maps it), and summed PSS (each
+shared page split among the processes that map it). It fits each stage's growth exponent (least squares on log
+time vs log prompts), and times the raw encoder in this process on all of Ray's CPUs (or on the GPU), on texts of
+the same length mix, before and after the rebuilds (their mean), so the embed stage's efficiency is a ratio
+measured on the same machine in the same run. The test and dev splits are capped (--split-cap, 35,000 prompts by
+default) so the evaluation stays meaningful without growing with the table.
 
 Usage: python benchmarks/scale_rebuild.py [--sizes 35000 70000 140000 280000] [--config configs/scale.yaml]
        [--out artifacts/scale-rebuild] [--set KEY=VALUE ...]
@@ -20,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import threading
@@ -62,14 +64,18 @@ def load_psutil() -> Any:
 
 
 class TreeMemory:
-    """Peak summed RSS of a process and all its descendants, sampled every `interval_s` in a thread."""
+    """Memory of a process and all its descendants, sampled every `interval_s` in a thread: the summed RSS (an
+    upper bound: a shared page counts in every process that maps it) and the summed PSS (each shared page split
+    among the processes that map it, so Ray's object store and the mapped libraries count once: the memory the
+    tree holds), each sample timed so it can be charged to the stage that ran then."""
 
     def __init__(self, pid: int, interval_s: float) -> None:
-        self.psutil = psutil = load_psutil()
-        self.root = psutil.Process(pid)
+        self.psutil = load_psutil()
+        self.root = self.psutil.Process(pid)
         self.interval_s = interval_s
-        self.peak_bytes = 0
-        self.peak_processes = 0
+        self.samples: list[tuple[float, int, int]] = []  # (unix time, summed RSS, summed PSS)
+        self.peak_bytes = self.peak_pss_bytes = self.peak_processes = 0
+        self.peak_pss_top: list[dict[str, Any]] = []  # the largest processes at the PSS peak
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -87,15 +93,40 @@ class TreeMemory:
                 procs = [self.root, *self.root.children(recursive=True)]
             except self.psutil.NoSuchProcess:
                 return
-            total = 0
+            rows = []
             for proc in procs:
                 try:
-                    total += proc.memory_info().rss
-                except (self.psutil.NoSuchProcess, self.psutil.AccessDenied):
+                    info = proc.memory_full_info()
+                    rows.append((info.rss, info.pss, proc.name(), proc.pid))
+                except (self.psutil.NoSuchProcess, self.psutil.AccessDenied, self.psutil.ZombieProcess):
                     continue
-            if total > self.peak_bytes:
-                self.peak_bytes, self.peak_processes = total, len(procs)
+            rss, pss = sum(r[0] for r in rows), sum(r[1] for r in rows)
+            self.samples.append((time.time(), rss, pss))
+            if rss > self.peak_bytes:
+                self.peak_bytes, self.peak_processes = rss, len(procs)
+            if pss > self.peak_pss_bytes:
+                self.peak_pss_bytes = pss
+                top = sorted(rows, key=lambda r: -r[1])[:6]
+                self.peak_pss_top = [{"name": n, "pid": i, "rss_bytes": r, "pss_bytes": p} for r, p, n, i in top]
             self._stop.wait(self.interval_s)
+
+    def stage_peaks(self, log_path: Path) -> dict[str, dict[str, int]]:
+        """Each stage's peak summed RSS and PSS, from the samples taken while it ran: a stage runs from the
+        previous "[i/n] <stage>: done" line of the runner's log to its own."""
+        pattern = re.compile(r"^(\S+ \S+) INFO finerouter\.rebuild: \[\d+/\d+\] (\S+): done in")
+        ends = []
+        for line in log_path.read_text(errors="replace").splitlines():
+            if m := pattern.match(line):
+                stamp = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").astimezone().timestamp()
+                ends.append((stamp, m.group(2)))
+        peaks: dict[str, dict[str, int]] = {}
+        start = self.samples[0][0] if self.samples else 0.0
+        for end, name in ends:
+            inside = [(rss, pss) for t, rss, pss in self.samples if start <= t <= end]
+            if inside:
+                peaks[name] = {"rss_bytes": max(r for r, _ in inside), "pss_bytes": max(p for _, p in inside)}
+            start = end
+        return peaks
 
 
 def run_size(config: Path, out: Path, n_prompts: int, cap: int, extra: list[str], interval_s: float) -> dict:
@@ -130,6 +161,9 @@ def run_size(config: Path, out: Path, n_prompts: int, cap: int, extra: list[str]
         "rebuild_s": summary["seconds"],
         "peak_rss_bytes": memory.peak_bytes,
         "peak_rss_processes": memory.peak_processes,
+        "peak_pss_bytes": memory.peak_pss_bytes,
+        "peak_pss_top": memory.peak_pss_top,
+        "stage_memory": memory.stage_peaks(log_path),
         "stages": stages,
         "embed": embed | {"texts_per_s": embed["unique_texts"] / max(stages["embed"]["seconds"], 1e-9)},
         "reports": summary["reports"],
@@ -193,10 +227,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     out = args.out.resolve()
     config = load_config(args.config, args.overrides)
-    raw = raw_encoder_throughput(config, args.encoder_texts)
+    before = raw_encoder_throughput(config, args.encoder_texts)
     runs = [
         run_size(args.config, out, n, args.split_cap, args.overrides, args.sample_interval) for n in sorted(args.sizes)
     ]
+    after = raw_encoder_throughput(config, args.encoder_texts)
+    # Timed before and after the rebuilds (a single timing on this VM varied by 5% between runs): their mean.
+    raw = before | {
+        "texts_per_s": (before["texts_per_s"] + after["texts_per_s"]) / 2,
+        "seconds": round(before["seconds"] + after["seconds"], 3),
+        "texts_per_s_before_after": [before["texts_per_s"], after["texts_per_s"]],
+    }
     for r in runs:
         r["embed"]["efficiency"] = r["embed"]["texts_per_s"] / raw["texts_per_s"]
     result = {
@@ -234,6 +275,7 @@ def growth_exponents(runs: list[dict[str, Any]]) -> dict[str, float | None]:
     }
     out["rebuild"] = growth_exponent(prompts, [r["rebuild_s"] for r in runs])
     out["peak_rss"] = growth_exponent(prompts, [float(r["peak_rss_bytes"]) for r in runs])
+    out["peak_pss"] = growth_exponent(prompts, [float(r["peak_pss_bytes"]) for r in runs])
     return out
 
 
@@ -276,11 +318,30 @@ def markdown(result: dict[str, Any]) -> str:
         "| **rebuild** | " + " | ".join(f"{r['rebuild_s']:.1f}" for r in runs) + f" | {_exp(exps['rebuild'])} |"
     )
     gib = [f"{r['peak_rss_bytes'] / 2**30:.2f}" for r in runs]
-    lines.append("| peak RSS (GiB) | " + " | ".join(gib) + f" | {_exp(exps['peak_rss'])} |")
+    lines.append("| peak summed RSS (GiB) | " + " | ".join(gib) + f" | {_exp(exps['peak_rss'])} |")
+    gib = [f"{r['peak_pss_bytes'] / 2**30:.2f}" for r in runs]
+    lines.append("| peak summed PSS (GiB) | " + " | ".join(gib) + f" | {_exp(exps['peak_pss'])} |")
+    lines += [
+        "",
+        "Peak summed PSS / RSS while each stage ran (GiB):",
+        "",
+        "| stage | " + " | ".join(f"{s} prompts" for s in sizes) + " |",
+        "|---|" + "---|" * len(runs),
+    ]
+    for name in runs[0]["stages"]:
+        cells = []
+        for r in runs:
+            mem = r["stage_memory"].get(name)
+            cells.append("n/a" if mem is None else f"{mem['pss_bytes'] / 2**30:.2f} / {mem['rss_bytes'] / 2**30:.2f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for r in runs:
+        top = ", ".join(f"{p['name']} {p['pss_bytes'] / 2**30:.2f}" for p in r["peak_pss_top"])
+        lines.append(f"\nLargest processes at the PSS peak of {r['prompts']:,} prompts (PSS GiB): {top}.")
     lines += [
         "",
         f"Raw encoder: {raw['runtime']} {raw['dtype']} on {raw['device']}, {raw['threads']} thread(s), "
-        f"{raw['texts']:,} texts: {raw['texts_per_s']:.1f} texts/s.",
+        f"{raw['texts']:,} texts: {raw['texts_per_s']:.1f} texts/s (the mean of "
+        f"{' and '.join(f'{v:.1f}' for v in raw['texts_per_s_before_after'])}, timed before and after the rebuilds).",
         "",
         "| prompts | embed actors x threads | dtype | unique texts | embed texts/s | efficiency vs raw encoder |",
         "|---|---|---|---|---|---|",

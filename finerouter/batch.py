@@ -32,6 +32,10 @@ class BatchStage(ABC):
     def setup(self) -> None:  # noqa: B027 - optional hook
         """Load models or other heavy state; called once per worker before the first batch."""
 
+    def worker_env(self) -> dict[str, str]:
+        """Environment variables the worker process must start with (read by native libraries when they load)."""
+        return {}
+
     @abstractmethod
     def transform(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Return the output columns for the rows of `batch` (same length)."""
@@ -100,6 +104,7 @@ def map_stage(
         num_cpus=stage.resources.num_cpus,
         num_gpus=stage.resources.num_gpus or None,
         **fault_tolerance_args(ft),
+        **({"runtime_env": {"env_vars": env}} if (env := stage.worker_env()) else {}),
     )
     if name:
         out.set_name(name)

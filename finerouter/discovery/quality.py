@@ -51,16 +51,24 @@ def held_out_prediction(
     held_emb: np.ndarray,
     held_quality: np.ndarray,
     k: int = 10,
+    sample: int | None = None,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Do tasks predict prompts that discovery never saw? (a routing-relevant check, not in the paper)
 
     Each held-out prompt joins the most common task among its k nearest train prompts (prompt embeddings,
     cosine); its per-model quality is predicted by that task's train mean (Others and empty cells: the global
     train mean) and, as the baseline, by the global train mean. Reported: Brier score of both predictions over
-    the observed outcomes, and the mean quality of the model each prediction ranks first.
+    the observed outcomes, and the mean quality of the model each prediction ranks first. With more held-out
+    prompts than `sample`, a seeded sample of `sample` of them (reported with `held_out_of`, their number): the
+    check compares each held-out prompt with every train prompt.
     """
     if len(held_emb) == 0 or len(train_emb) == 0:
         return {}
+    total = len(held_emb)
+    if sample is not None and total > sample:
+        rows = np.sort(np.random.default_rng(seed).choice(total, sample, replace=False))
+        held_emb, held_quality = held_emb[rows], held_quality[rows]
     with np.errstate(all="ignore"):
         global_mean = np.nanmean(train_quality, axis=0)
     global_mean = np.nan_to_num(global_mean, nan=0.0)
@@ -84,7 +92,7 @@ def held_out_prediction(
         return float(outcome[np.arange(len(outcome)), scores.argmax(axis=1)].mean())
 
     flat = np.broadcast_to(global_mean, outcome.shape)
-    return {
+    return ({"held_out_of": total} if total > len(held_emb) else {}) | {
         "held_out_prompts": len(held_emb),
         "assigned_to_others": round(float((assigned == n_tasks).mean()), 4),
         "brier_task": round(brier(by_task), 4),

@@ -42,11 +42,12 @@ def task_report(
             lines.append(f"Against `{column}` ({m['labels']} labels): NMI {m['nmi']:.3f}, ARI {m['ari']:.3f}.")
     held = metrics.get("held_out") or {}
     if held:
+        of = f" (a seeded sample) of {held['held_out_of']:,}" if "held_out_of" in held else ""
         lines.append(
-            f"Held-out check ({held['held_out_prompts']:,} dev/test prompts, each joined to the task of its 10 nearest "
-            f"train prompts): Brier score of per-model quality predicted by the task mean {held['brier_task']:.4f} vs "
-            f"the global mean {held['brier_global']:.4f}; quality of the model ranked first "
-            f"{held['top_model_quality_task']:.3f} vs {held['top_model_quality_global']:.3f}."
+            f"Held-out check ({held['held_out_prompts']:,}{of} dev/test prompts, each joined to the task of its 10 "
+            f"nearest train prompts): Brier score of per-model quality predicted by the task mean "
+            f"{held['brier_task']:.4f} vs the global mean {held['brier_global']:.4f}; quality of the model ranked "
+            f"first {held['top_model_quality_task']:.3f} vs {held['top_model_quality_global']:.3f}."
         )
     lines.append("")
     sources = prompts["source"].fillna("(none)").to_numpy()

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 NO_TASK = -1
+GATHER_CHUNK = 4096  # (prompt, model) rows whose task-head weights are gathered at once
 
 
 class TaskClassifier(nn.Module):
@@ -74,7 +75,15 @@ class StackedHeads(nn.Module):
         return (hidden * self.w2).sum(-1) + self.b2
 
     def gathered(self, z: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """z (P, in), index (P,): head index[p] applied to z[p] -> (P,) logits, one batched matmul."""
+        """z (P, in), index (P,): head index[p] applied to z[p] -> (P,) logits, a batched matmul per
+        GATHER_CHUNK rows: each row gathers its head's weights (in x hidden floats, 36 KiB at the default sizes),
+        so a whole dev or test split at once would hold gigabytes of copies."""
+        if len(z) <= GATHER_CHUNK:
+            return self._gathered(z, index)
+        starts = range(0, len(z), GATHER_CHUNK)
+        return torch.cat([self._gathered(z[i : i + GATHER_CHUNK], index[i : i + GATHER_CHUNK]) for i in starts])
+
+    def _gathered(self, z: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         # index_select, not w1[index]: its backward is an index_add, several times faster on CPU.
         w1, b1, w2, b2 = (t.index_select(0, index) for t in (self.w1, self.b1, self.w2, self.b2))
         hidden = torch.relu(torch.bmm(z.unsqueeze(1), w1).squeeze(1) + b1)

@@ -18,6 +18,8 @@ from finerouter.discovery.train_view import train_view
 from finerouter.pipeline.stage import Stage, StageContext
 from finerouter.stages.embed import embed_texts
 
+HELD_OUT_SAMPLE = 10_000  # most dev/test prompts in task_report's held-out check (a seeded sample above that)
+
 if TYPE_CHECKING:
     from finerouter.config import RebuildConfig
 
@@ -61,7 +63,10 @@ def _held_out(ctx: StageContext, assigned: pd.DataFrame, labels: np.ndarray) -> 
     train_rows = position.loc[assigned["prompt_id"]].to_numpy()
     held = np.flatnonzero(table.prompts["split"].to_numpy() != "train")
     quality = table.quality_matrix()
-    return held_out_prediction(emb[train_rows], labels, quality[train_rows], emb[held], quality[held])
+    return held_out_prediction(
+        emb[train_rows], labels, quality[train_rows], emb[held], quality[held], sample=HELD_OUT_SAMPLE,
+        seed=ctx.config.seed,
+    )  # fmt: skip
 
 
 def _llm_summaries(tasks: pd.DataFrame, task_emb: np.ndarray, labels: np.ndarray, descriptions: list[str], config):
@@ -87,7 +92,7 @@ def _llm_summaries(tasks: pd.DataFrame, task_emb: np.ndarray, labels: np.ndarray
 class TaskReportStage(Stage):
     name = "task_report"
     inputs = ("tasks", "import", "preferences", "embed", "describe")
-    version = 3  # 2: the report names the description backend; 3: held-out prediction check
+    version = 4  # 2: the report names the description backend; 3: held-out prediction check; 4: its sample
 
     def config_key(self, config: RebuildConfig) -> Any:
         return {"p": config.discovery.rbo.p, "seed": config.seed}

@@ -51,16 +51,24 @@ def test_scale_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
         assert all(s["seconds"] >= 0 for s in run["stages"].values())
         assert all(run["stages"][name]["seconds"] > 0 for name in WORKING_STAGES)
         assert run["peak_rss_bytes"] > 100 * 2**20 and run["peak_rss_processes"] > 2  # driver + Ray's processes
+        assert 0 < run["peak_pss_bytes"] <= run["peak_rss_bytes"]  # shared pages count once, not per process
+        assert run["peak_pss_top"] and run["peak_pss_top"][0]["pss_bytes"] <= run["peak_pss_bytes"]
+        long_stages = {name for name, stage in run["stages"].items() if stage["seconds"] >= 2.0}
+        assert long_stages and long_stages <= set(run["stage_memory"])  # each sampled while it ran
+        for mem in run["stage_memory"].values():
+            assert 0 < mem["pss_bytes"] <= mem["rss_bytes"] <= run["peak_rss_bytes"]
         embed = run["embed"]
         assert embed["workers"] == 2 and embed["threads_per_worker"] == 1  # configs/scale.yaml: 2 CPUs, auto
         assert embed["efficiency"] > 0 and math.isfinite(embed["efficiency"])
         assert Path(run["bundle"], "bundle.json").is_file() and any(r.endswith("report.md") for r in run["reports"])
-    assert saved["raw_encoder"]["texts"] == 64 and saved["raw_encoder"]["texts_per_s"] > 0
-    assert set(saved["exponents"]) == {*saved["runs"][0]["stages"], "rebuild", "peak_rss"}
+    raw = saved["raw_encoder"]
+    assert raw["texts"] == 64 and raw["texts_per_s"] == pytest.approx(sum(raw["texts_per_s_before_after"]) / 2)
+    assert all(v > 0 for v in raw["texts_per_s_before_after"])
+    assert set(saved["exponents"]) == {*saved["runs"][0]["stages"], "rebuild", "peak_rss", "peak_pss"}
     for name in [*WORKING_STAGES, "rebuild", "peak_rss"]:
         assert math.isfinite(saved["exponents"][name]), name
     for name, exponent in saved["exponents"].items():  # a stage timed at 0.0 s somewhere has none, not a made-up one
         timed = [r["stages"][name]["seconds"] > 0 for r in saved["runs"]] if name in saved["runs"][0]["stages"] else []
         assert (exponent is None) == (not all(timed)) if timed else exponent is not None
     table = (tmp_path / "scale_rebuild.md").read_text()
-    assert "| embed |" in table and "efficiency vs raw encoder" in table and "peak RSS" in table
+    assert "| embed |" in table and "efficiency vs raw encoder" in table and "peak summed PSS" in table

@@ -56,3 +56,21 @@ def test_held_out_assignment_equals_the_dense_vote(monkeypatch) -> None:
     monkeypatch.setattr(quality, "top_k_inner_product", dense_top_k)
     monkeypatch.setattr(quality, "majority_smallest", bincount_votes)
     assert held_out_prediction(train_emb, labels, train_q, held_emb, held_q) == result
+
+
+def test_held_out_check_over_a_cap_is_a_seeded_sample() -> None:
+    rng = np.random.default_rng(4)
+    train_emb = rng.normal(size=(300, 8)).astype(np.float32)
+    held_emb = rng.normal(size=(90, 8)).astype(np.float32)
+    labels = rng.integers(-1, 4, size=300)
+    train_q, held_q = rng.random((300, 3)), rng.random((90, 3))
+    full = held_out_prediction(train_emb, labels, train_q, held_emb, held_q, sample=90)
+    assert full["held_out_prompts"] == 90 and "held_out_of" not in full  # at the cap: every prompt, as before
+    assert held_out_prediction(train_emb, labels, train_q, held_emb, held_q) == full
+    sampled = held_out_prediction(train_emb, labels, train_q, held_emb, held_q, sample=30, seed=7)
+    assert sampled["held_out_prompts"] == 30 and sampled["held_out_of"] == 90
+    rows = np.sort(np.random.default_rng(7).choice(90, 30, replace=False))
+    assert held_out_prediction(train_emb, labels, train_q, held_emb[rows], held_q[rows]) == {
+        k: v for k, v in sampled.items() if k != "held_out_of"
+    }  # the prediction on exactly those prompts
+    assert held_out_prediction(train_emb, labels, train_q, held_emb, held_q, sample=30, seed=7) == sampled

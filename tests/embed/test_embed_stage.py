@@ -70,3 +70,33 @@ def test_encoder_choice_refuses_what_cannot_run_before_any_actor_starts() -> Non
     with pytest.raises(ConfigError, match="runs on CPU only, not cuda"):
         encoder_choice(EmbedConfig(runtime="onnxruntime", num_gpus=1))
     assert encoder_choice(EmbedConfig(dtype="float32")).dtype == "float32"
+
+
+def test_cpu_encoder_actors_start_with_small_kernel_caches(ray_local) -> None:
+    """Each packed batch has its own shape, so oneDNN's and ideep's per-shape caches would only grow; the actor's
+    process gets its environment from the stage (map_stage), before torch loads."""
+    import os
+
+    import ray.data
+
+    from finerouter.batch import BatchStage, map_stage
+    from finerouter.embed.stage import CPU_SHAPE_CACHE
+
+    caps = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": str(CPU_SHAPE_CACHE), "LRU_CACHE_CAPACITY": str(CPU_SHAPE_CACHE)}
+    assert EmbedTexts(resources=Resources(num_cpus=1)).worker_env() == caps
+    assert EmbedTexts(resources=Resources(num_gpus=1)).worker_env() == {}
+    assert EmbedTexts(runtime="onnxruntime").worker_env() == {}
+
+    class EnvProbe(BatchStage):
+        input_columns = ("text",)
+        output_columns = ("env",)
+
+        def worker_env(self) -> dict[str, str]:
+            return caps
+
+        def transform(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            seen = ",".join(os.environ.get(k, "unset") for k in sorted(caps))
+            return {"env": np.array([seen] * len(batch["text"]))}
+
+    rows = map_stage(ray.data.from_items([{"text": t} for t in TEXTS]), EnvProbe(), batch_size=2, workers=2).take_all()
+    assert {r["env"] for r in rows} == {",".join(caps[k] for k in sorted(caps))}

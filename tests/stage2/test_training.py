@@ -43,6 +43,26 @@ def test_stacked_gather_equals_a_loop_over_heads() -> None:
     torch.testing.assert_close(heads.all_heads(per_model), looped_all, rtol=1e-5, atol=1e-6)
 
 
+def test_gathered_heads_in_chunks_equal_one_batch_with_the_same_gradients(monkeypatch) -> None:
+    """Rows over GATHER_CHUNK are computed a chunk at a time (bounded memory), with the same values and gradients."""
+    from finerouter.stage2 import models
+
+    torch.manual_seed(1)
+    heads = StackedHeads(n_heads=9, in_dim=12, hidden=6)
+    z, index = torch.randn(1000, 12), torch.randint(0, 9, (1000,))
+    outputs, grads = [], []
+    for chunk in (10**9, 64):
+        monkeypatch.setattr(models, "GATHER_CHUNK", chunk)
+        heads.zero_grad()
+        out = heads.gathered(z, index)
+        out.square().sum().backward()
+        outputs.append(out.detach())
+        grads.append([p.grad.clone() for p in heads.parameters()])
+    assert torch.equal(outputs[0], outputs[1])
+    for whole, chunked in zip(*grads, strict=True):
+        torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-6)
+
+
 def test_task_heads_answer_only_for_candidates_of_the_assigned_task() -> None:
     slots = slot_table_for([[0, 2], [1]], n_models=3)
     assert slots.tolist() == [[0, -1, 1], [-1, 2, -1]]
