@@ -110,7 +110,9 @@ def embed_texts(
     )
     tracker = progress(len(unique)) if progress else None
     vectors = np.empty((len(unique), 0), dtype=np.float32)
-    for batch in out.select_columns(["row", "embedding"]).iter_batches(batch_format="numpy", batch_size=None):
+    # Blocks are read straight off the actor pool: an operator after it (a column projection, say) would need a CPU
+    # the pool's actors hold until the last block, so every vector would reach this loop only at the end.
+    for batch in out.iter_batches(batch_format="numpy", batch_size=None):
         emb = np.stack(batch["embedding"]).astype(np.float32)
         if tracker:
             tracker.update(len(emb))
