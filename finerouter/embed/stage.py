@@ -37,8 +37,8 @@ class EmbedTexts(BatchStage):
     def worker_env(self) -> dict[str, str]:
         """On CPU, small shape caches for oneDNN (its primitives) and ideep (PyTorch's oneDNN bindings). Each
         packed batch has its own token count, so the default caches (1,024 entries each) filled with kernels used
-        once and grew every encoder actor by ~1.2 GiB over 36,000 texts. 64 entries bound that at the same speed on
-        the 280k benchmark, ~6% slower on small runs (docs/benchmarks.md, "The whole rebuild at scale")."""
+        once and grew every encoder actor by ~1.2 GiB over 36,000 texts. 64 entries bound that at the stage's speed
+        (12,616 texts: 63.6 s vs 63.7 s with the default caches; docs/benchmarks.md, "The whole rebuild at scale")."""
         if self.runtime != "torch" or self.resources.num_gpus > 0:
             return {}
         return {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": str(CPU_SHAPE_CACHE), "LRU_CACHE_CAPACITY": str(CPU_SHAPE_CACHE)}
