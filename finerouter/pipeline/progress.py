@@ -46,7 +46,8 @@ def report_metric(name: str, value: float, run: str, stage: str) -> None:
 
 
 class Progress:
-    """Counts rows of one stage and logs `done/total (pct), rows/s, ETA` at most every `interval_s` seconds."""
+    """Counts rows of one stage and logs `done/total (pct), rows/s, ETA` at most every `interval_s` seconds. The
+    rate runs from the first rows done, so a start-up (actors loading a model) does not stretch the ETA."""
 
     def __init__(
         self,
@@ -64,12 +65,16 @@ class Progress:
         self.done = 0
         self.started = time.perf_counter()
         self._last_log = self.started
+        self._first: tuple[float, int] | None = None  # when the first rows were done, and how many
         report_metric("total", total, run, stage)
         report_metric("done", 0, run, stage)
 
     @property
     def rate(self) -> float:
-        elapsed = time.perf_counter() - self.started
+        now = time.perf_counter()
+        if self._first is not None and now > self._first[0] and self.done > self._first[1]:
+            return (self.done - self._first[1]) / (now - self._first[0])
+        elapsed = now - self.started
         return self.done / elapsed if elapsed > 0 else 0.0
 
     def eta_s(self) -> float | None:
@@ -88,6 +93,8 @@ class Progress:
         self.done += n
         report_metric("done", self.done, self.run, self.stage)
         now = time.perf_counter()
+        if self._first is None and self.done > 0:
+            self._first = (now, self.done)
         if now - self._last_log >= self.interval_s or self.done >= self.total:
             self._last_log = now
             self.log.info("%s", self.line())
