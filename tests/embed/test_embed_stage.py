@@ -3,6 +3,8 @@ as many threads as it holds CPUs, and rows come back in input order whatever the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -46,6 +48,22 @@ def test_auto_pool_embeds_in_input_order(ray_local) -> None:
     np.testing.assert_allclose(vectors, encode(TEXTS), atol=1e-5)
 
 
+def recording_stage(log: Path, delay_s: float = 0.0) -> type[EmbedTexts]:
+    """An EmbedTexts that appends, per encoder call, when it finished and the rows it got to `log` (each line:
+    `<unix time> <row> <row> ...`), `delay_s` after encoding; defined here so Ray ships it by value."""
+    import time
+
+    class RecordingEmbedTexts(EmbedTexts):
+        def transform(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            out = super().transform(batch)
+            time.sleep(delay_s)
+            with open(log, "a") as f:
+                f.write(" ".join([str(time.time()), *(str(r) for r in sorted(batch["row"]))]) + "\n")
+            return out
+
+    return RecordingEmbedTexts
+
+
 def test_vectors_reach_the_driver_while_the_pool_still_runs(ray_local, tmp_path, monkeypatch) -> None:
     """`workers: auto` gives every CPU to an encoder actor until the last block, so anything between the pool and
     the driver that needs a CPU waits for the end: progress showed 0% (and an ETA of days) for a 23-minute stage.
@@ -54,15 +72,7 @@ def test_vectors_reach_the_driver_while_the_pool_still_runs(ray_local, tmp_path,
 
     from finerouter.stages import embed as embed_module
 
-    finished_log = tmp_path / "finished.txt"
-
-    class TimedEmbedTexts(EmbedTexts):
-        def transform(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-            out = super().transform(batch)
-            time.sleep(0.2)
-            with open(finished_log, "a") as f:
-                f.write(f"{time.time()}\n")
-            return out
+    log = tmp_path / "calls.txt"
 
     class ArrivalTimes:
         def __init__(self) -> None:
@@ -72,10 +82,10 @@ def test_vectors_reach_the_driver_while_the_pool_still_runs(ray_local, tmp_path,
             self.times.append(time.time())
 
     arrivals = ArrivalTimes()
-    monkeypatch.setattr(embed_module, "EmbedTexts", TimedEmbedTexts)
+    monkeypatch.setattr(embed_module, "EmbedTexts", recording_stage(log, delay_s=0.2))
     texts = [f"prompt number {i} about topic {i % 7}" for i in range(40)]
     vectors = embed_module.embed_texts(texts, EmbedConfig(batch_size=2, dtype="float32"), progress=lambda n: arrivals)
-    finished = sorted(float(t) for t in finished_log.read_text().split())
+    finished = sorted(float(line.split()[0]) for line in log.read_text().splitlines())
     assert len(finished) == len(arrivals.times) == 10  # blocks of two encoder batches
     assert arrivals.times[0] < finished[-1]
     np.testing.assert_allclose(vectors, encode(texts), atol=1e-5)
@@ -111,21 +121,14 @@ def test_each_encoder_call_gets_exactly_one_block(ray_local, tmp_path, monkeypat
     a text's batch mates (its bfloat16 result) are the same in any block order and pool size."""
     from finerouter.stages import embed as embed_module
 
-    seen = tmp_path / "batches.txt"
-
-    class BatchProbe(EmbedTexts):
-        def transform(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-            with open(seen, "a") as f:
-                f.write(" ".join(str(r) for r in sorted(batch["row"])) + "\n")
-            return super().transform(batch)
-
-    monkeypatch.setattr(embed_module, "EmbedTexts", BatchProbe)
+    log = tmp_path / "calls.txt"
+    monkeypatch.setattr(embed_module, "EmbedTexts", recording_stage(log))
     texts = [f"prompt {i} " + "word " * (i % 9) for i in range(45)]
     embed_module.embed_texts(texts, EmbedConfig(batch_size=2, dtype="float32"))
     blocks = embed_module.length_blocks(np.unique(np.asarray(texts, dtype=object)), 4)
     assert len(blocks[-1]) == 1 and {len(b) for b in blocks[:-1]} == {4}
     expected = sorted(" ".join(str(r) for r in sorted(b["row"])) for b in blocks)
-    assert sorted(seen.read_text().splitlines()) == expected
+    assert sorted(line.split(" ", 1)[1] for line in log.read_text().splitlines()) == expected
 
 
 def test_default_config_is_auto_sized() -> None:
